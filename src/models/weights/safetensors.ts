@@ -1,0 +1,185 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+
+import { NadaError } from '../../errors.ts';
+
+/** A tensor as stored on disk: a flat typed array with its shape. */
+export interface RawTensor {
+  dtype: 'F32' | 'I32';
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+export interface SafetensorsFile {
+  tensors: Map<string, RawTensor>;
+  metadata: Record<string, string>;
+}
+
+const BYTES_PER_ELEMENT = { F32: 4, I32: 4 } as const;
+
+// A header beyond this is not a weights file we made or should trust.
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+/**
+ * Parses a safetensors buffer (8-byte little-endian header length, JSON header, raw data).
+ * Every offset is checked against the buffer before anything is read.
+ *
+ * @example
+ * const { tensors } = parseSafetensors(readFileSync('tiny-ffhq.safetensors'));
+ * tensors.get('latent_avg').shape; // [64]
+ */
+export function parseSafetensors(buf: Uint8Array, source = 'buffer'): SafetensorsFile {
+  if (buf.byteLength < 8) {
+    throw new NadaError(
+      'weights.truncated',
+      `${source} is ${buf.byteLength} bytes, too short for a safetensors header: ` +
+        'the file is incomplete or not safetensors',
+      { source },
+    );
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const headerLen = Number(view.getBigUint64(0, true));
+  if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > buf.byteLength) {
+    throw new NadaError(
+      'weights.truncated',
+      `${source} ends at byte ${buf.byteLength}, its header says it needs ${8 + headerLen}: ` +
+        'the download is incomplete or the file is not safetensors',
+      { source, headerLen },
+    );
+  }
+  const header = parseHeader(buf.subarray(8, 8 + headerLen), source);
+  const dataStart = 8 + headerLen;
+  const tensors = new Map<string, RawTensor>();
+  let metadata: Record<string, string> = {};
+
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = entry as Record<string, string>;
+      continue;
+    }
+    tensors.set(name, readEntry(buf, dataStart, name, entry, source));
+  }
+  return { tensors, metadata };
+}
+
+function parseHeader(bytes: Uint8Array, source: string): Record<string, unknown> {
+  try {
+    const parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new Error('header is not an object');
+    }
+    return parsed;
+  } catch (err) {
+    throw new NadaError(
+      'weights.corrupt',
+      `${source} has an unreadable safetensors header (${(err as Error).message}): ` +
+        'the file is damaged or not safetensors',
+      { source },
+    );
+  }
+}
+
+function readEntry(
+  buf: Uint8Array,
+  dataStart: number,
+  name: string,
+  entry: unknown,
+  source: string,
+): RawTensor {
+  const e = entry as { dtype?: string; shape?: unknown; data_offsets?: unknown };
+  const dtype = e.dtype;
+  if (dtype !== 'F32' && dtype !== 'I32') {
+    throw new NadaError(
+      'weights.dtype',
+      `${source}: tensor "${name}" has dtype ${String(dtype)}, expected F32 or I32; ` +
+        'convert the checkpoint to float32',
+      { source, name, dtype },
+    );
+  }
+  const shape = e.shape;
+  const offsets = e.data_offsets;
+  const validShape =
+    Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0);
+  const validOffsets =
+    Array.isArray(offsets) &&
+    offsets.length === 2 &&
+    offsets.every((o) => Number.isInteger(o) && o >= 0) &&
+    offsets[0] <= offsets[1];
+  if (!validShape || !validOffsets) {
+    throw new NadaError('weights.corrupt', `${source}: tensor "${name}" has a malformed entry`, {
+      source,
+      name,
+    });
+  }
+  const [begin, end] = offsets as number[];
+  const count = (shape as number[]).reduce((a, b) => a * b, 1);
+  const bytes = count * BYTES_PER_ELEMENT[dtype];
+  if (end - begin !== bytes) {
+    throw new NadaError(
+      'weights.corrupt',
+      `${source}: tensor "${name}" of shape [${shape}] needs ${bytes} bytes, ` +
+        `its offsets span ${end - begin}`,
+      { source, name },
+    );
+  }
+  if (dataStart + end > buf.byteLength) {
+    throw new NadaError(
+      'weights.truncated',
+      `${source} ends at byte ${buf.byteLength}, tensor "${name}" needs bytes up to ` +
+        `${dataStart + end}: the download is incomplete; fetch the file again`,
+      { source, name },
+    );
+  }
+  // Copy so the tensor is aligned and independent of the file buffer.
+  const slice = buf.slice(dataStart + begin, dataStart + end);
+  const data =
+    dtype === 'F32'
+      ? new Float32Array(slice.buffer, slice.byteOffset, count)
+      : new Int32Array(slice.buffer, slice.byteOffset, count);
+  return { dtype, shape: shape as number[], data };
+}
+
+/** Reads a safetensors file from disk. */
+export function readSafetensors(path: string): SafetensorsFile {
+  return parseSafetensors(readFileSync(path), path);
+}
+
+/**
+ * Serialises tensors (and string metadata) to the safetensors layout, header padded to 8 bytes.
+ */
+export function encodeSafetensors(
+  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+
+  let offset = 0;
+  for (const [name, t] of entries) {
+    const bytes = t.data.byteLength;
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf-8');
+
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let pos = 8 + headerBytes.length;
+  for (const [, t] of entries) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+    pos += t.data.byteLength;
+  }
+  return out;
+}
+
+/** Writes tensors to a safetensors file. */
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  metadata: Record<string, string> = {},
+): void {
+  writeFileSync(path, encodeSafetensors(tensors, metadata));
+}
