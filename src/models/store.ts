@@ -1,0 +1,143 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { z } from 'zod';
+
+import { NadaError } from '../errors.ts';
+
+/** The bundled models (the `demo` id) live in the repository, next to `src/`. */
+const BUNDLED_DIR = fileURLToPath(new URL('../../models', import.meta.url));
+
+const clipConfigSchema = z.object({
+  embedDim: z.number().int().positive(),
+  imageResolution: z.number().int().positive(),
+  visionPatchSize: z.number().int().positive(),
+  visionWidth: z.number().int().positive(),
+  visionLayers: z.number().int().positive(),
+  visionHeads: z.number().int().positive(),
+  contextLength: z.number().int().positive(),
+  vocabSize: z.number().int().positive(),
+  textWidth: z.number().int().positive(),
+  textLayers: z.number().int().positive(),
+  textHeads: z.number().int().positive(),
+});
+
+const generatorConfigSchema = z.object({
+  size: z.number().int().positive(),
+  styleDim: z.number().int().positive(),
+  nMlp: z.number().int().positive(),
+  channelMultiplier: z.number().int().positive(),
+  lrMlp: z.number().positive(),
+  channels: z.record(z.string(), z.number().int().positive()),
+});
+
+/** `model.json`: what one model id is made of. */
+const modelInfoSchema = z.object({
+  id: z.string(),
+  description: z.string(),
+  /** the source text that describes this generator's domain ("photo" for faces) */
+  source: z.string(),
+  generator: z.object({ file: z.string(), format: z.string(), config: generatorConfigSchema }),
+  clip: z
+    .array(
+      z.object({
+        name: z.string(),
+        weight: z.number(),
+        file: z.string(),
+        format: z.string(),
+        config: clipConfigSchema,
+      }),
+    )
+    .min(1),
+});
+
+export type ModelInfo = z.infer<typeof modelInfoSchema>;
+
+/** A model id resolved to absolute file paths. */
+export interface ModelFiles {
+  id: string;
+  dir: string;
+  info: ModelInfo;
+  generatorPath: string;
+  clip: {
+    name: string;
+    weight: number;
+    path: string;
+    config: ModelInfo['clip'][number]['config'];
+  }[];
+}
+
+/** The directory of real models: `NADABOT_MODELS_DIR`, else `~/.cache/nadabot/models`. */
+export function modelsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.NADABOT_MODELS_DIR || join(homedir(), '.cache', 'nadabot', 'models'));
+}
+
+/**
+ * Resolves a model id to its files. `demo` is bundled with nadabot; any other id is a folder
+ * `<modelsDir>/<id>/` holding `model.json` and the files it names.
+ *
+ * @example
+ * resolveModel('demo').generatorPath; // '/…/nadabot/models/demo/stylegan2.safetensors'
+ */
+export function resolveModel(id: string, dir = modelsDir()): ModelFiles {
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(id)) {
+    throw new NadaError('model.bad_id', `"${id}" is not a model id (letters, digits, . _ -)`, {
+      id,
+    });
+  }
+  const base = id === 'demo' ? join(BUNDLED_DIR, 'demo') : join(dir, id);
+  const info = readInfo(id, base);
+  const files: ModelFiles = {
+    id,
+    dir: base,
+    info,
+    generatorPath: join(base, info.generator.file),
+    clip: info.clip.map((c) => ({
+      name: c.name,
+      weight: c.weight,
+      path: join(base, c.file),
+      config: c.config,
+    })),
+  };
+  for (const path of [files.generatorPath, ...files.clip.map((c) => c.path)]) {
+    if (!existsSync(path)) throw missing(id, base, `${path} is missing`);
+  }
+  return files;
+}
+
+function readInfo(id: string, base: string): ModelInfo {
+  const path = join(base, 'model.json');
+  if (!existsSync(path)) throw missing(id, base, `${path} does not exist`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new NadaError('model.corrupt', `${path} is not valid JSON (${(err as Error).message})`, {
+      id,
+      path,
+    });
+  }
+  const parsed = modelInfoSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new NadaError(
+      'model.corrupt',
+      `${path} does not describe a model: ${parsed.error.message}`,
+      {
+        id,
+        path,
+      },
+    );
+  }
+  return parsed.data;
+}
+
+function missing(id: string, base: string, what: string): NadaError {
+  return new NadaError(
+    'model.missing',
+    `model "${id}" is not installed (${what}): run \`nadabot models pull ${id}\`, ` +
+      `or set NADABOT_MODELS_DIR to the folder that holds ${id}/model.json`,
+    { id, dir: base },
+  );
+}
