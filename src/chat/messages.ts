@@ -1,0 +1,114 @@
+import type { ChatFormat } from './platform.ts';
+import type { NadaProblem, NadaRequest } from './validate.ts';
+
+const EXAMPLE = '/nada 日本人女性';
+
+/** Help for `/help` and for text that is not a command. */
+export function helpMessage(f: ChatFormat, maxSteps: number): string {
+  return [
+    `Type ${f.code('/nada <prompt>')} to adapt the face generator toward your prompt, in any language: ${f.code(EXAMPLE)} or ${f.code('/nada bronze statue')}.`,
+    `Options: ${f.code('--source <text>')} (what the images are now, default photo), ${f.code('--steps <n>')} (1 to ${maxSteps}), ${f.code('--seed <n>')}.`,
+    `${f.code('/stop')} stops the run in progress.`,
+  ].join('\n');
+}
+
+/** The friendly reply to a refused command: what was wrong and what to do. */
+export function problemMessage(f: ChatFormat, problem: NadaProblem): string {
+  const what = (field: string) => (field === 'prompt' ? 'The prompt' : 'The source text');
+  switch (problem.kind) {
+    case 'empty':
+      return `${what(problem.field)} is empty. Tell me what the faces should become, e.g. ${f.code(EXAMPLE)}.`;
+    case 'invisible':
+      return `${what(problem.field)} has only invisible characters (zero-width spaces or similar). Type the words you mean, e.g. ${f.code(EXAMPLE)}.`;
+    case 'too-long':
+      return `${what(problem.field)} has ${problem.chars.toLocaleString('en')} characters; the limit is ${problem.limit}. Shorten it to the words that matter: CLIP reads at most 77 tokens anyway.`;
+    case 'same-as-source':
+      return `The prompt ${f.bold(f.escape(problem.prompt))} is the same as the source ${f.bold(f.escape(problem.source))}, so there is no direction to train toward. Name a different target, or set another source with ${f.code('--source <text>')}.`;
+    case 'bad-number':
+      return `${f.code(`--${problem.field}`)} must be a whole number from ${problem.min} to ${problem.max}; got ${f.bold(f.escape(problem.value))}.`;
+  }
+}
+
+/** The reply to an option the parser could not use. */
+export function badOptionMessage(f: ChatFormat, option: string, reason: string): string {
+  const shown = f.code(`--${option}`);
+  if (reason === 'no-value') return `${shown} needs a value, e.g. ${f.code(`--${option} 8`)}.`;
+  if (reason === 'repeated') return `${shown} is given twice; keep one.`;
+  return `I do not know the option ${shown}. The options are ${f.code('--source')}, ${f.code('--steps')} and ${f.code('--seed')}.`;
+}
+
+/** The reply to `/something` that is not a nadabot command. */
+export function unknownCommandMessage(f: ChatFormat, name: string): string {
+  return `I do not know ${f.code(`/${name}`)}. Try ${f.code(EXAMPLE)}, or ${f.code('/help')}.`;
+}
+
+/** Title of the thread opened for a run. */
+export function threadTitle(f: ChatFormat, request: NadaRequest): string {
+  return f.escape(`${request.source} → ${request.prompt}`.slice(0, 90));
+}
+
+/** The immediate answer to an accepted command, with its place in the queue. */
+export function acceptedMessage(f: ChatFormat, request: NadaRequest, position: number): string {
+  const what = `${f.escape(request.source)} → ${f.bold(f.escape(request.prompt))}`;
+  return `Adapting ${what}: ${request.steps} steps, seed ${request.seed}. ${positionText(position)}`;
+}
+
+/** "Next in line" or how many runs are ahead. */
+export function positionText(position: number): string {
+  if (position === 0) return 'Queue position: next in line.';
+  return `Queue position: ${position} ${position === 1 ? 'run' : 'runs'} ahead of yours.`;
+}
+
+export function startedMessage(totalSteps: number): string {
+  return `Training started: ${totalSteps} steps. A preview grid follows at each output interval (top row: the original generator, bottom row: the adapted one).`;
+}
+
+/** Caption of a preview grid. */
+export function gridCaption(step: number, totalSteps: number | undefined, loss?: number): string {
+  const of = totalSteps ? ` / ${totalSteps}` : '';
+  const lossText = loss === undefined ? '' : ` · loss ${formatLoss(loss)}`;
+  return `Step ${step}${of}${lossText}`;
+}
+
+/** The closing message, with the loss at the first and the last step. */
+export function finishedMessage(
+  steps: number,
+  firstLoss: number | null,
+  lastLoss: number | null,
+  cancelled: boolean,
+): string {
+  const head = cancelled ? `Stopped at step ${steps}, as asked; a checkpoint is kept.` : `Done: ${steps} steps.`;
+  if (firstLoss === null || lastLoss === null) return head;
+  return `${head} Directional CLIP loss ${formatLoss(firstLoss)} at the first step → ${formatLoss(lastLoss)} at the last.`;
+}
+
+export function formatLoss(loss: number): string {
+  return loss.toFixed(4);
+}
+
+/** Replies to `/stop`. */
+export const stopMessages = {
+  noRun: 'There is no run in this thread to stop.',
+  removed: 'Your run was taken off the queue before it started.',
+  signalled: 'Stopping after the current step…',
+  finished: 'That run has already finished.',
+};
+
+// Engine and worker error codes a person can act on; anything else gets the generic reply.
+const FRIENDLY: Record<string, (message: string) => string> = {
+  'prompt.same_as_source': () =>
+    'The prompt means the same as the source text to the text encoder, so there is no direction to train toward. Try other words.',
+  'prompt.no_direction': () =>
+    'The text encoder sees no difference between your prompt and the source text. Try other words, or a language the encoder knows better.',
+  'text.too_long': (m) => `The prompt is too long for the text encoder: ${m}. Shorten it.`,
+  'model.missing': (m) => `The model this bot should use is not installed on the worker: ${m}`,
+  'training.non_finite': () =>
+    'Training went unstable (the loss stopped being a number). Try another seed or fewer steps.',
+};
+
+/** The reply for a failed run: a friendly sentence for known codes, the message otherwise. */
+export function failureMessage(f: ChatFormat, code: string, message: string, runId: string): string {
+  const friendly = FRIENDLY[code];
+  if (friendly) return friendly(f.escape(message));
+  return `The run failed: ${f.escape(message)}. Try again; if it keeps failing, tell whoever runs this bot (run ${f.code(runId)}).`;
+}

@@ -1,0 +1,46 @@
+import { Redis } from 'ioredis';
+import { NadaError } from '../errors.ts';
+
+/**
+ * A Redis connection as BullMQ wants it for workers and event listeners: commands wait for
+ * the server instead of failing after a few retries (`maxRetriesPerRequest: null`).
+ */
+export function createRedis(redisUrl: string): Redis {
+  return new Redis(redisUrl, { maxRetriesPerRequest: null, enableReadyCheck: true });
+}
+
+/** The sentence a person sees when Redis is down; it says how to start one. */
+export function redisDownMessage(redisUrl: string): string {
+  return (
+    `Redis is not answering at ${redisUrl}: start it with \`redis-server --daemonize yes\` ` +
+    'or run `bash scripts/demo.sh`, which starts one'
+  );
+}
+
+/**
+ * Checks that Redis answers a PING within `timeoutMs`. Call once at start-up, before any
+ * queue is made, so a missing server gives one clear line instead of endless reconnects.
+ *
+ * @throws NadaError `redis.unreachable` with the sentence from `redisDownMessage`
+ */
+export async function assertRedisReachable(redisUrl: string, timeoutMs = 3000): Promise<void> {
+  const probe = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // A refused connection is reported through the promise below; keep it off 'error'.
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (cause) {
+    throw new NadaError('redis.unreachable', redisDownMessage(redisUrl), {
+      redisUrl,
+      cause: String(cause),
+    });
+  } finally {
+    probe.disconnect();
+  }
+}
