@@ -57,7 +57,7 @@ function cubicWeights(t: number): number[] {
 export function bicubicResize(images: tf.Tensor4D, outH: number, outW: number): tf.Tensor4D {
   const [b, h, w, c] = images.shape;
   if (h === outH && w === outW) return tf.clone(images); // the matrices would be identities
-  return tf.tidy(() => {
+  return tf.tidy((): tf.Tensor4D => {
     const rows = tf.tensor2d(bicubicMatrix(h, outH), [outH, h]);
     const cols = tf.tensor2d(bicubicMatrix(w, outW), [outW, w]);
 
