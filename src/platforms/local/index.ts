@@ -1,0 +1,2 @@
+export * from './local-platform.ts';
+export * from './server.ts';

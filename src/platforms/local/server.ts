@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import Fastify, { type FastifyReply } from 'fastify';
+import type { NadaConversation } from '../../chat/conversation.ts';
+import { logger } from '../../log.ts';
+import { openArtifactImage } from './artifact-files.ts';
+import { LOCAL_CHANNEL, type LocalMessage, type LocalPlatform } from './local-platform.ts';
+
+const PUBLIC_DIR = new URL('./public/', import.meta.url);
+const PAGES: Record<string, string> = {
+  '/': 'index.html',
+  '/app.js': 'app.js',
+  '/style.css': 'style.css',
+};
+const CONTENT_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
+// A comment line now and then keeps proxies and the browser from closing an idle stream.
+const KEEPALIVE_MS = 25_000;
+const MAX_MESSAGE_CHARS = 20_000;
+
+export interface LocalServerOptions {
+  platform: LocalPlatform;
+  conversation: NadaConversation;
+  artifactsDir: string;
+}
+
+/**
+ * The local web chat: one static page that looks like a chat thread, the timeline streamed
+ * as server-sent events (`GET /events`), typed messages posted to `POST /messages`, and the
+ * preview images served from the artifact store (`GET /artifacts/<runId>/grids/…`).
+ */
+export function buildLocalServer(opts: LocalServerOptions) {
+  const app = Fastify({
+    loggerInstance: logger.child({ part: 'local-chat' }),
+    disableRequestLogging: true,
+    bodyLimit: 256 * 1024,
+  });
+
+  for (const [route, file] of Object.entries(PAGES)) {
+    app.get(route, async (_request, reply) => sendPage(reply, file));
+  }
+
+  app.get('/events', (request, reply) => {
+    const lastId = Number(request.headers['last-event-id'] ?? 0) || 0;
+    streamTimeline(opts.platform, reply, lastId);
+  });
+
+  app.post<{ Body: { text?: unknown } }>('/messages', async (request, reply) => {
+    const text = request.body?.text;
+    if (typeof text !== 'string' || text.length > MAX_MESSAGE_CHARS) {
+      return reply
+        .code(400)
+        .send({ error: `text must be a string of at most ${MAX_MESSAGE_CHARS} characters` });
+    }
+    await handleTyped(opts, text);
+    return reply.code(202).send({ ok: true });
+  });
+
+  app.get<{ Params: { '*': string } }>('/artifacts/*', async (request, reply) => {
+    const file = await openArtifactImage(opts.artifactsDir, request.params['*']);
+    if (!file) return reply.code(404).send({ error: 'no such image' });
+    return reply.type(file.contentType).header('content-length', file.bytes).send(file.stream);
+  });
+
+  return app;
+}
+
+export type LocalServer = ReturnType<typeof buildLocalServer>;
+
+async function sendPage(reply: FastifyReply, file: string) {
+  const body = await readFile(new URL(file, PUBLIC_DIR), 'utf8');
+  const type = CONTENT_TYPES[file.split('.').pop() ?? 'html'];
+  return reply.type(type).header('cache-control', 'no-cache').send(body);
+}
+
+// Shows the typed text, then lets the conversation answer in the same timeline.
+async function handleTyped(opts: LocalServerOptions, text: string): Promise<void> {
+  opts.platform.addUserMessage(text);
+  await opts.conversation.handleText(text, {
+    channelId: LOCAL_CHANNEL,
+    userId: 'local-user',
+    userName: 'you',
+    threadId: opts.platform.currentThreadId,
+    respond: async (answer) => opts.platform.addBotMessage(answer),
+  });
+}
+
+function streamTimeline(platform: LocalPlatform, reply: FastifyReply, lastId: number): void {
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+  });
+
+  const send = (message: LocalMessage) =>
+    raw.write(`id: ${message.id}\ndata: ${JSON.stringify(message)}\n\n`);
+  for (const message of platform.messagesAfter(lastId)) send(message);
+
+  const unsubscribe = platform.subscribe(send);
+  const keepalive = setInterval(() => raw.write(': keepalive\n\n'), KEEPALIVE_MS);
+  raw.on('close', () => {
+    clearInterval(keepalive);
+    unsubscribe();
+  });
+}

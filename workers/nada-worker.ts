@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../src/config.ts';
+import { isNadaError } from '../src/errors.ts';
+import { assertRedisReachable, createRedis } from '../src/jobs/connection.ts';
+import { adaptJobSchema, type AdaptJob, type AdaptJobResult } from '../src/jobs/job-schema.ts';
+import { cancelChannel } from '../src/jobs/queue.ts';
+import { logger } from '../src/log.ts';
+import { selectBackend } from '../src/models/backend/index.ts';
+import { latestPath, readCheckpoint } from '../src/nada/checkpoint.ts';
+import { runAdaptation } from '../src/nada/engine.ts';
+import { disposeEngineModels, loadEngineModels, type EngineModels } from '../src/nada/models.ts';
+import { ProgressReporter } from './progress-reporter.ts';
+
+// A step of a large model on a slow backend can hold the event loop for a long time; the
+// lock must outlive it or BullMQ would hand the job to a second worker.
+const LOCK_MS = 5 * 60_000;
+
+export interface RunningWorker {
+  worker: Worker<AdaptJob, AdaptJobResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the worker process's job loop: checks Redis, picks the tfjs backend, loads the
+ * models once, then takes adaptation jobs one at a time (concurrency 1: one model per
+ * device). A `/stop` published by a bot aborts the running job between two steps.
+ *
+ * @example
+ * const running = await startNadaWorker(loadConfig());
+ * // logs: backend chosen, models loaded, "worker ready"
+ */
+export async function startNadaWorker(config: Config): Promise<RunningWorker> {
+  await assertRedisReachable(config.redisUrl);
+
+  // backend and models, once for every job
+  const backend = await selectBackend(config.backend);
+  logger.info(backend, 'tfjs backend chosen');
+  const models = await loadEngineModels(config.modelId);
+  logger.info({ model: models.id, clips: models.clips.map((c) => c.name) }, 'models loaded');
+
+  // the BullMQ worker
+  const connection = createRedis(config.redisUrl);
+  const worker = new Worker<AdaptJob, AdaptJobResult>(
+    config.queueName,
+    (job, _token, signal) => processAdaptJob(job, { config, models, signal }),
+    { connection, concurrency: 1, lockDuration: LOCK_MS, maxStalledCount: 1 },
+  );
+  worker.on('failed', (job, err) =>
+    logger.warn({ jobId: job?.id, err: err.message }, 'job failed'),
+  );
+  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+
+  // stop requests from the bots
+  const subscriber = await listenForCancel(config, worker);
+  await worker.waitUntilReady();
+  logger.info({ queue: config.queueName }, 'worker ready');
+
+  return {
+    worker,
+    close: async () => {
+      await worker.close();
+      subscriber.disconnect();
+      connection.disconnect();
+      disposeEngineModels(models);
+    },
+  };
+}
+
+async function listenForCancel(config: Config, worker: Worker): Promise<Redis> {
+  const subscriber = createRedis(config.redisUrl);
+  await subscriber.subscribe(cancelChannel(config.queueName));
+  subscriber.on('message', (_channel, jobId: string) => {
+    if (worker.cancelJob(jobId, 'stop requested')) logger.info({ jobId }, 'stopping run');
+  });
+  return subscriber;
+}
+
+interface JobContext {
+  config: Config;
+  models: EngineModels;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs one adaptation job: checks the payload, resumes from the run's latest checkpoint
+ * when a crashed worker left one, runs the engine and reports each of its events as job
+ * progress. Coded errors (bad prompt, missing model) fail the job without a retry.
+ */
+export async function processAdaptJob(
+  job: Job<AdaptJob>,
+  ctx: JobContext,
+): Promise<AdaptJobResult> {
+  const log = logger.child({ jobId: job.id });
+
+  // check the payload
+  const parsed = adaptJobSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`bad job payload: ${parsed.error.message}`);
+  const data = parsed.data;
+  const runDir = path.join(ctx.config.artifactsDir, data.runId);
+  await mkdir(runDir, { recursive: true });
+
+  // resume where a previous attempt stopped
+  const resume = resumePoint(runDir, data.steps);
+  if (resume) log.info(resume, 'resuming from checkpoint');
+
+  // run the engine, each event becoming job progress
+  const reporter = new ProgressReporter(job, ctx.config.artifactsDir);
+  try {
+    const result = await runAdaptation(
+      {
+        target: data.prompt,
+        source: data.source,
+        steps: data.steps - (resume?.step ?? 0),
+        seed: data.seed,
+        batch: ctx.config.training.batch,
+        outputInterval: data.outputInterval,
+        nSample: ctx.config.training.previewSamples,
+        runDir,
+        runId: data.runId,
+        model: ctx.config.modelId,
+        resumeFrom: resume?.path,
+      },
+      { models: ctx.models, signal: ctx.signal, logger: log, onEvent: (e) => reporter.report(e) },
+    );
+    reporter.throwIfFailed();
+    return reporter.summary(result);
+  } catch (err) {
+    await reporter.reportError(err);
+    throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
+  }
+}
+
+// A checkpoint left by an earlier attempt of this job, and the step it reached.
+function resumePoint(runDir: string, steps: number): { path: string; step: number } | undefined {
+  const latest = latestPath(runDir);
+  if (!existsSync(latest)) return undefined;
+  const step = readCheckpoint(latest).meta.step;
+  return step > 0 && step < steps ? { path: latest, step } : undefined;
+}
