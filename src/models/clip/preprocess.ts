@@ -68,7 +68,7 @@ export function bicubicResize(images: tf.Tensor4D, outH: number, outW: number): 
     // resample the width: [w, b·outH·c] → [outW, b·outH·c]
     const byCol = tf.reshape(tf.transpose(tall, [2, 1, 0, 3]), [w, b * outH * c]);
     const wide = tf.reshape(tf.matMul(cols, byCol), [outW, b, outH, c]);
-    return tf.transpose(wide, [1, 2, 0, 3]); // [b, outH, outW, c]
+    return tf.transpose(wide, [1, 2, 0, 3]) as tf.Tensor4D; // [b, outH, outW, c]
   });
 }
 
