@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// The generator is trained through: make sure tfjs's gradient functions are registered.
+import '@tensorflow/tfjs';
 
 import { NadaError } from '../../errors.ts';
 import { checkTensors } from '../weights/checks.ts';
