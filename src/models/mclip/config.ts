@@ -79,9 +79,13 @@ export function mclipConfigFrom(
   const word = weights.get('embeddings.word_embeddings.weight');
   const pos = weights.get('embeddings.position_embeddings.weight');
   if (!word || !pos) {
-    throw new NadaError('encoder.weights_missing', 'encoder weights lack the word or position embeddings', {
-      names: names.slice(0, 8),
-    });
+    throw new NadaError(
+      'encoder.weights_missing',
+      'encoder weights lack the word or position embeddings',
+      {
+        names: names.slice(0, 8),
+      },
+    );
   }
   const hidden = word.shape[1];
   const layers = countLayers(names);

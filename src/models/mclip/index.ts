@@ -5,3 +5,4 @@ export {
   type HeadTensors,
   type MclipOutput,
 } from './mclip-model.ts';
+export { exportMclipOnnx, MCLIP_ONNX_OPSET, type MclipOnnxOptions } from './onnx-export.ts';

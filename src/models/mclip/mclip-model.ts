@@ -261,7 +261,8 @@ export function stripTransformerPrefix(tensors: Map<string, RawTensor>): Map<str
     if (!name.startsWith(prefix)) continue;
     const local = name.slice(prefix.length);
     // The pooler is unused by M-CLIP; head names stay with the head.
-    if (local.startsWith('pooler.') || HEAD_NAMES.some(([w, b]) => local === w || local === b)) continue;
+    if (local.startsWith('pooler.') || HEAD_NAMES.some(([w, b]) => local === w || local === b))
+      continue;
     out.set(local, raw);
   }
   return out;

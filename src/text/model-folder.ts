@@ -1,0 +1,168 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { NadaError } from '../errors.ts';
+import type { HeadTensors } from '../models/mclip/index.ts';
+import { readSafetensors, type RawTensor } from '../models/weights/safetensors.ts';
+
+type Json = Record<string, any>;
+
+/** A multilingual encoder's files, found in one of the layouts its public release uses. */
+export interface EncoderFolder {
+  layout: 'mclip' | 'sentence-transformers';
+  /** folder holding tokenizer.json */
+  tokenizerDir: string;
+  /** the transformer's config.json merged with M-CLIP's fields where present */
+  config: Json;
+  /** the weights file(s) read, for hashing */
+  weightFiles: string[];
+  transformer: Map<string, RawTensor>;
+  head: HeadTensors;
+}
+
+/**
+ * Reads a model folder: either M-CLIP's (config.json, tokenizer.json, model.safetensors with
+ * `transformer.*` + `LinearTransformation.*`) or sentence-transformers' (modules.json naming a
+ * Transformer, a mean Pooling and a Dense module, each in its own sub-folder).
+ */
+export function readEncoderFolder(dir: string): EncoderFolder {
+  if (!existsSync(dir)) {
+    throw new NadaError(
+      'encoder.missing',
+      `model folder ${dir} does not exist: pull the model first`,
+      {
+        dir,
+      },
+    );
+  }
+  return existsSync(join(dir, 'modules.json')) ? readSentenceTransformers(dir) : readMclip(dir);
+}
+
+function readMclip(dir: string): EncoderFolder {
+  const config = readJson(join(dir, 'config.json'));
+  const file = weightsFile(dir);
+  const tensors = readSafetensors(file).tensors;
+  const weight = tensors.get('LinearTransformation.weight');
+  if (!weight) {
+    throw new NadaError(
+      'encoder.head_missing',
+      `${file} has no LinearTransformation.weight: not an M-CLIP text encoder ` +
+        '(a sentence-transformers folder needs its modules.json)',
+      { file },
+    );
+  }
+  const head = { weight, bias: tensors.get('LinearTransformation.bias') };
+  return {
+    layout: 'mclip',
+    tokenizerDir: dir,
+    config,
+    weightFiles: [file],
+    transformer: tensors,
+    head,
+  };
+}
+
+function readSentenceTransformers(dir: string): EncoderFolder {
+  const modules = readJson(join(dir, 'modules.json')) as unknown as Json[];
+  const find = (kind: string) => modules.find((m) => String(m.type).endsWith(`.${kind}`));
+  const [tm, pm, dm] = [find('Transformer'), find('Pooling'), find('Dense')];
+  if (!tm || !pm || !dm) {
+    throw new NadaError(
+      'encoder.layout_unsupported',
+      `${dir}/modules.json must list a Transformer, a Pooling and a Dense module ` +
+        `(found ${modules.map((m) => m.type).join(', ')})`,
+      { dir },
+    );
+  }
+  checkMeanPooling(join(dir, pm.path));
+  const tDir = join(dir, tm.path);
+  const dDir = join(dir, dm.path);
+  const dense = readJson(join(dDir, 'config.json'));
+  if (!String(dense.activation_function ?? 'Identity').endsWith('Identity')) {
+    throw new NadaError(
+      'encoder.layout_unsupported',
+      `${dDir}: only an Identity activation is supported`,
+      {
+        activation: dense.activation_function,
+      },
+    );
+  }
+  const [tFile, dFile] = [weightsFile(tDir), weightsFile(dDir)];
+  const denseTensors = readSafetensors(dFile).tensors;
+  const head = {
+    weight: need(denseTensors, 'linear.weight', dFile),
+    bias: denseTensors.get('linear.bias'),
+  };
+  return {
+    layout: 'sentence-transformers',
+    tokenizerDir: tDir,
+    config: readJson(join(tDir, 'config.json')),
+    weightFiles: [tFile, dFile],
+    transformer: readSafetensors(tFile).tensors,
+    head,
+  };
+}
+
+function checkMeanPooling(dir: string): void {
+  const cfg = readJson(join(dir, 'config.json'));
+  const others = [
+    'cls_token',
+    'max_tokens',
+    'mean_sqrt_len_tokens',
+    'weightedmean_tokens',
+    'lasttoken',
+  ];
+  if (
+    cfg.pooling_mode_mean_tokens !== true ||
+    others.some((k) => cfg[`pooling_mode_${k}`] === true)
+  ) {
+    throw new NadaError(
+      'encoder.layout_unsupported',
+      `${dir}/config.json asks for a pooling other than the mean over tokens; only mean pooling is supported`,
+      { dir },
+    );
+  }
+}
+
+function weightsFile(dir: string): string {
+  const file = join(dir, 'model.safetensors');
+  if (existsSync(file)) return file;
+  const bin = ['pytorch_model.bin', 'pytorch_model.pt'].find((f) => existsSync(join(dir, f)));
+  throw new NadaError(
+    bin ? 'encoder.weights_format' : 'encoder.weights_missing',
+    bin
+      ? `${dir} has ${bin} but nadabot reads model.safetensors: convert the weights to safetensors`
+      : `${dir} has no model.safetensors: the model folder is incomplete; pull it again`,
+    { dir },
+  );
+}
+
+function need(tensors: Map<string, RawTensor>, name: string, file: string): RawTensor {
+  const t = tensors.get(name);
+  if (!t) throw new NadaError('encoder.weights_missing', `${file} lacks "${name}"`, { file, name });
+  return t;
+}
+
+/** Parses a JSON file, with a NadaError naming the file when it is missing or broken. */
+export function readJson(path: string): Json {
+  if (!existsSync(path)) {
+    throw new NadaError(
+      'encoder.config_missing',
+      `${path} does not exist: the model folder is incomplete`,
+      {
+        path,
+      },
+    );
+  }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Json;
+  } catch (err) {
+    throw new NadaError(
+      'encoder.config_invalid',
+      `${path} is not valid JSON (${(err as Error).message})`,
+      {
+        path,
+      },
+    );
+  }
+}
