@@ -2,6 +2,9 @@
  * The contract between the NADA engine and whoever drives it (the worker, `nadabot adapt`).
  * The engine knows nothing of queues or chat platforms; it reports through `onEvent`.
  */
+import type { Logger } from 'pino';
+
+import type { EngineModels } from './models.ts';
 
 /** What one adaptation run needs. Defaults follow the demo setup, not the paper's 1024 px. */
 export interface AdaptOptions {
@@ -22,6 +25,44 @@ export interface AdaptOptions {
   runDir: string;
   /** id of this run (the folder name under the artifact store) */
   runId: string;
+
+  /** model id in the store (`demo` is bundled); default `demo` */
+  model?: string;
+  /** folder of installed models; default NADABOT_MODELS_DIR or ~/.cache/nadabot/models */
+  modelsDir?: string;
+  /** learning rate before NADA's 4/5 lazy-regularisation factor (official 0.002) */
+  lr?: number;
+  /** W+ rows (layers) trained per step; all rows when ≥ the generator's row count */
+  autoLayerK?: number;
+  /** SGD steps of layer selection (official 1) */
+  autoLayerIters?: number;
+  /** latents drawn for layer selection (official default 8) */
+  autoLayerBatch?: number;
+  /** train the fixed set (input, conv1, all convs) every step, no layer selection */
+  trainAllLayers?: boolean;
+  /** weight of the directional CLIP loss (official 1) */
+  lambdaDirection?: number;
+  /** weight of the global CLIP loss toward "a <target>" (official 0) */
+  lambdaGlobal?: number;
+  /** CLIP models and their weights; default: every CLIP model of the model id, its weights */
+  clipModels?: { name: string; weight: number }[];
+  /** ψ of the preview samples (official sample_truncation 0.7) */
+  sampleTruncation?: number;
+  /** a checkpoint every this many steps (default `outputInterval`), at the end and on cancel */
+  checkpointInterval?: number;
+  /** edge of one preview image in a grid, pixels (nearest-neighbour upscale); default 192 */
+  gridCellPx?: number;
+  /**
+   * Resume the run saved in this checkpoint for `steps` more steps. The run's settings (texts,
+   * seed, batch, layer selection, …) come from the checkpoint; N steps then M equal N + M.
+   */
+  resumeFrom?: string;
+  /**
+   * Continue from this checkpoint toward a new `target` (chained adaptation): its adapted
+   * generator becomes the frozen one and the start of the trained one, with a fresh optimiser.
+   * `source` should then describe the previous target.
+   */
+  continueFrom?: string;
 }
 
 export type EngineEvent =
@@ -30,12 +71,18 @@ export type EngineEvent =
   | { type: 'grid'; step: number; path: string }
   | { type: 'checkpoint'; step: number; path: string }
   | { type: 'finished'; step: number; firstLoss: number; lastLoss: number }
-  | { type: 'failed'; step: number; code: string; message: string };
+  | { type: 'failed'; step: number; code: string; message: string }
+  /** something the person should know that does not stop the run (a shortened prompt) */
+  | { type: 'note'; code: string; message: string };
 
 export interface AdaptHooks {
   onEvent?: (event: EngineEvent) => void | Promise<void>;
   /** checked between steps; an aborted run saves a checkpoint and returns */
   signal?: AbortSignal;
+  /** models loaded once by the caller (`loadEngineModels`); else loaded and freed per run */
+  models?: EngineModels;
+  /** the logger to use (pino); default the nadabot logger */
+  logger?: Logger;
 }
 
 export interface AdaptResult {
@@ -44,4 +91,6 @@ export interface AdaptResult {
   losses: number[];
   grids: string[];
   cancelled: boolean;
+  /** the last checkpoint written (`<runDir>/checkpoints/step-….safetensors`) */
+  checkpoint?: string;
 }
