@@ -9,8 +9,13 @@ import * as tf from '@tensorflow/tfjs-core';
 /** One pre-LN block; matrices are [in, out] (PyTorch's `weight` transposed). */
 export interface BlockWeights {
   ln1: LayerNormWeights;
-  qkvW: tf.Tensor2D; // [w, 3w] = in_proj_weightᵀ, columns q | k | v
-  qkvB: tf.Tensor1D; // [3w]
+  // in_proj_weight [3w, w] split into its q, k, v row blocks, each transposed to [w, w]
+  qW: tf.Tensor2D;
+  kW: tf.Tensor2D;
+  vW: tf.Tensor2D;
+  qB: tf.Tensor1D; // [w]
+  kB: tf.Tensor1D;
+  vB: tf.Tensor1D;
   outW: tf.Tensor2D; // [w, w]
   outB: tf.Tensor1D;
   ln2: LayerNormWeights;
@@ -61,9 +66,12 @@ function selfAttention(
 ): tf.Tensor3D {
   const [b, n, w] = x.shape;
   const d = w / heads;
-  const qkv = linear(x, blk.qkvW, blk.qkvB); // [b, n, 3w]
-  const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [b, n, heads, d]), [0, 2, 1, 3]);
-  const [q, k, v] = tf.split(qkv, 3, 2).map(toHeads); // each [b, h, n, d]
+  // three products rather than one split: the cpu backend's split is slow
+  const project = (w: tf.Tensor2D, bias: tf.Tensor1D) =>
+    tf.transpose(tf.reshape(linear(x, w, bias), [b, n, heads, d]), [0, 2, 1, 3]);
+  const q = project(blk.qW, blk.qB); // [b, h, n, d]
+  const k = project(blk.kW, blk.kB);
+  const v = project(blk.vW, blk.vB);
 
   let scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(d)), k, false, true); // [b, h, n, n]
   if (mask) scores = tf.add(scores, mask);
