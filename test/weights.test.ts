@@ -330,3 +330,73 @@ describe('state dicts that do not fit the architecture', () => {
     expect(err.message).toContain('g, d');
   });
 });
+
+describe('tensor layouts', () => {
+  /** `_rebuild_tensor_v2(storage 0 of `type`, offset, size, stride, False, OrderedDict())`. */
+  function tensorPickle(type: string, numel: number, size: number[], stride: number[]): Uint8Array {
+    const ints = (xs: number[]) => [0x28, ...xs.flatMap((x) => [0x4b, x]), 0x74];
+    return Uint8Array.from([
+      0x80,
+      0x02,
+      0x63,
+      ...ascii('torch._utils\n_rebuild_tensor_v2\n'),
+      0x28,
+      0x28,
+      ...binUnicode('storage'),
+      0x63,
+      ...ascii(`torch\n${type}\n`),
+      ...binUnicode('0'),
+      ...binUnicode('cpu'),
+      0x4b,
+      numel,
+      0x74,
+      0x51,
+      0x4b,
+      0,
+      ...ints(size),
+      ...ints(stride),
+      0x89,
+      0x63,
+      ...ascii('collections\nOrderedDict\n'),
+      0x29,
+      0x52,
+      0x74,
+      0x52,
+      0x2e,
+    ]);
+  }
+  const zipWith = (pickle: Uint8Array, storage: Uint8Array) =>
+    zipSync(
+      { 'x/data.pkl': pickle, 'x/data/0': storage, 'x/byteorder': Buffer.from('little') },
+      { level: 0 },
+    );
+
+  it('gathers a strided (transposed) view', () => {
+    const storage = new Uint8Array(Float32Array.from([0, 1, 2, 3, 4, 5]).buffer);
+    const t = parseTorchCheckpoint(
+      zipWith(tensorPickle('FloatStorage', 6, [2, 3], [1, 2]), storage),
+    ) as RawTensor;
+    expect(t.shape).toEqual([2, 3]);
+    expect(Array.from(t.data)).toEqual([0, 2, 4, 1, 3, 5]);
+  });
+
+  it('widens half-precision storages to float32', () => {
+    const storage = new Uint8Array(Uint16Array.from([0x3c00, 0xc000, 0x3800]).buffer);
+    const t = parseTorchCheckpoint(
+      zipWith(tensorPickle('HalfStorage', 3, [3], [1]), storage),
+    ) as RawTensor;
+    expect(t.dtype).toBe('F32');
+    expect(Array.from(t.data)).toEqual([1, -2, 0.5]);
+  });
+
+  it('refuses a view that reads past its storage', async () => {
+    const storage = new Uint8Array(Float32Array.from([0, 1]).buffer);
+    const err = await caught(() =>
+      parseTorchCheckpoint(
+        zipWith(tensorPickle('FloatStorage', 2, [2, 2], [2, 1]), storage),
+        'x.pt',
+      ),
+    );
+    expect(['weights.corrupt', 'weights.truncated']).toContain(err.code);
+  });
+});

@@ -130,7 +130,8 @@ function readEntry(
     );
   }
   // Copy so the tensor is aligned and independent of the file buffer.
-  const slice = buf.slice(dataStart + begin, dataStart + end);
+  // (Uint8Array's slice copies; a Node Buffer's own slice would not.)
+  const slice = Uint8Array.prototype.slice.call(buf, dataStart + begin, dataStart + end);
   const data =
     dtype === 'F32'
       ? new Float32Array(slice.buffer, slice.byteOffset, count)

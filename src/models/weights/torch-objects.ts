@@ -60,13 +60,39 @@ export function materializeTensor(ref: TensorRef, source: string): RawTensor {
       key: storage.key,
     });
   }
-  const values = decodeStorage(storage, source);
   const count = ref.size.reduce((a, b) => a * b, 1);
+  const direct = contiguousFloat32(ref, count);
+  if (direct) return { dtype: 'F32', shape: [...ref.size], data: direct };
+
+  const values = decodeStorage(storage, source);
   const isFloat = STORAGE_TYPES[storage.type.name].float;
   const out = isFloat ? new Float32Array(count) : new Int32Array(count);
   gather(ref, values, out, source);
   return { dtype: isFloat ? 'F32' : 'I32', shape: [...ref.size], data: out };
 }
+
+/**
+ * Fast path for the common case (a float32 tensor laid out row-major in its storage): one copy
+ * of the bytes, no per-element decoding. Null when the tensor is strided or not float32.
+ */
+function contiguousFloat32(ref: TensorRef, count: number): Float32Array | null {
+  if (ref.storage.type.name !== 'FloatStorage') return null;
+  let expected = 1;
+  for (let d = ref.size.length - 1; d >= 0; d--) {
+    if (ref.size[d] !== 1 && ref.stride[d] !== expected) return null;
+    expected *= ref.size[d];
+  }
+  const begin = ref.offset * 4;
+  const end = begin + count * 4;
+  const bytes = ref.storage.bytes!;
+  if (ref.offset < 0 || end > bytes.byteLength || !LITTLE_ENDIAN_HOST) return null;
+  // Copy through a fresh buffer: `bytes` may be a Node Buffer, whose slice() does not copy.
+  const out = new Float32Array(count);
+  new Uint8Array(out.buffer).set(bytes.subarray(begin, end));
+  return out;
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function gather(
   ref: TensorRef,
