@@ -1,5 +1,16 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node build registers no gradient functions; the union package's Node build does.
+import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+
+import { NadaError } from '../../errors.ts';
+import { registerTrainingKernels } from './training-kernels.ts';
+
+export { registerTrainingKernels, trainingKernelConfigs } from './training-kernels.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -8,29 +19,103 @@ export interface BackendChoice {
   reason: string;
 }
 
+const NAMES: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
 /**
- * Picks the fastest tfjs backend that loads here: native TensorFlow (GPU build first), else
- * the pure-JS `cpu` backend. Call once per process, before any tensor is made.
+ * Picks the fastest tfjs backend that loads here and makes it current: native TensorFlow (GPU
+ * build first), else WebAssembly with nadabot's gradient kernels, else the pure-JS `cpu`
+ * backend (with a faster conv filter gradient). `NADABOT_BACKEND` (tensorflow, wasm or cpu)
+ * overrides `preferred`; a forced backend that cannot load is an error, not a fallback.
+ * Call once per process, before any tensor is made.
  *
  * @example
  * const choice = await selectBackend();
- * // { name: 'cpu', reason: '@tensorflow/tfjs-node is not installed' }
+ * // { name: 'wasm', reason: 'native TensorFlow is not installed; WebAssembly (SIMD, 1 thread)' }
  */
 export async function selectBackend(preferred?: BackendName): Promise<BackendChoice> {
-  if (preferred === 'cpu') return use('cpu', 'requested');
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    try {
-      await import(pkg);
-      return use('tensorflow', `${pkg} loaded`);
-    } catch {
-      // Not installed or libtensorflow missing: try the next one.
-    }
-  }
-  return use('cpu', 'native TensorFlow is not installed');
+  const forced = readForced() ?? preferred;
+  if (forced === 'tensorflow') return useNative(true);
+  if (forced === 'wasm') return useWasm('requested', true);
+  if (forced === 'cpu') return useCpu('requested');
+
+  const native = await useNative(false);
+  if (native.name === 'tensorflow') return native;
+  const wasm = await useWasm(native.reason, false);
+  if (wasm.name === 'wasm') return wasm;
+  return useCpu(wasm.reason);
 }
 
-async function use(name: BackendName, reason: string): Promise<BackendChoice> {
-  await tf.setBackend(name);
+/** NADABOT_BACKEND, checked; undefined when unset. */
+function readForced(): BackendName | undefined {
+  const value = process.env.NADABOT_BACKEND;
+  if (value === undefined || value === '') return undefined;
+  if ((NAMES as string[]).includes(value)) return value as BackendName;
+  throw new NadaError(
+    'backend.unknown',
+    `NADABOT_BACKEND is "${value}"; expected one of ${NAMES.join(', ')}, or unset to choose the fastest`,
+    { value },
+  );
+}
+
+async function useNative(required: boolean): Promise<BackendChoice> {
+  const failures: string[] = [];
+  for (const pkg of NATIVE_PACKAGES) {
+    try {
+      await import(pkg);
+      await activate('tensorflow');
+      return { name: 'tensorflow', reason: `${pkg} loaded` };
+    } catch (err) {
+      failures.push(`${pkg}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (required) {
+    throw new NadaError(
+      'backend.unavailable',
+      'NADABOT_BACKEND asks for native TensorFlow but neither @tensorflow/tfjs-node-gpu nor ' +
+        '@tensorflow/tfjs-node loads; install one, or unset NADABOT_BACKEND',
+      { failures },
+    );
+  }
+  return { name: 'cpu', reason: 'native TensorFlow is not installed' };
+}
+
+async function useWasm(why: string, required: boolean): Promise<BackendChoice> {
+  try {
+    setWasmPaths(wasmDir());
+    await activate('wasm');
+  } catch (err) {
+    if (required) {
+      throw new NadaError(
+        'backend.unavailable',
+        `the WebAssembly backend failed to start (${(err as Error).message}); unset NADABOT_BACKEND to fall back`,
+        { cause: String(err) },
+      );
+    }
+    return { name: 'cpu', reason: `${why}; WebAssembly failed: ${(err as Error).message}` };
+  }
+  registerTrainingKernels('wasm');
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
+  // tfjs turns WebAssembly threads off under Node (its worker loader needs a browser).
+  return { name: 'wasm', reason: `${why}; WebAssembly (${simd}, 1 thread)` };
+}
+
+async function useCpu(why: string): Promise<BackendChoice> {
+  await activate('cpu');
+  registerTrainingKernels('cpu');
+  return { name: 'cpu', reason: why };
+}
+
+/** Makes `name` the current backend or throws. */
+async function activate(name: string): Promise<void> {
+  // setBackend resolves false (after logging) rather than throwing when init fails.
+  if (!(await tf.setBackend(name))) throw new Error(`tfjs could not initialise "${name}"`);
   await tf.ready();
-  return { name, reason };
+}
+
+/** node_modules/@tensorflow/tfjs-backend-wasm/dist/, where the .wasm binaries are. */
+function wasmDir(): string {
+  const require = createRequire(import.meta.url);
+  const main = require.resolve('@tensorflow/tfjs-backend-wasm');
+  return `${dirname(main)}/`;
 }

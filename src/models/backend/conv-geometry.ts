@@ -1,0 +1,123 @@
+import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
+
+import type { BackendOps } from './backend-ops.ts';
+
+type ConvInfo = backend_util.Conv2DInfo;
+
+/**
+ * x padded as the forward convolution pads it, with rows and columns added at the end where
+ * 'valid' or floor rounding would leave a window short. NHWC in and out; the result may be
+ * larger than the windows need, never smaller.
+ */
+export function padForWindows(ops: BackendOps, x: TensorInfo, info: ConvInfo): TensorInfo {
+  const { padInfo } = info;
+  const [, inH, inW] = x.shape;
+  const needH =
+    (info.outHeight - 1) * info.strideHeight + (info.filterHeight - 1) * info.dilationHeight + 1;
+  const needW =
+    (info.outWidth - 1) * info.strideWidth + (info.filterWidth - 1) * info.dilationWidth + 1;
+  return ops.pad(x, [
+    [0, 0],
+    [padInfo.top, Math.max(0, needH - inH - padInfo.top)],
+    [padInfo.left, Math.max(0, needW - inW - padInfo.left)],
+    [0, 0],
+  ]);
+}
+
+/**
+ * The input windows seen by each filter tap, in (row, column) tap order: for tap (kh, kw) the
+ * window is x[b, oh·s + kh·d − padTop, ow·s + kw·d − padLeft, c], one [batch, outH, outW, inC]
+ * tensor per tap. `x` is NHWC. Concatenated along channels they are the im2col matrix.
+ */
+export function convTaps(ops: BackendOps, x: TensorInfo, info: ConvInfo): TensorInfo[] {
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
+  const { dilationHeight: dh, dilationWidth: dw } = info;
+  const [batch, , , channels] = x.shape;
+  const padded = padForWindows(ops, x, info);
+
+  const taps: TensorInfo[] = [];
+  for (let kh = 0; kh < info.filterHeight; kh++) {
+    for (let kw = 0; kw < info.filterWidth; kw++) {
+      const begin = [0, kh * dh, kw * dw, 0];
+      if (sh === 1 && sw === 1) {
+        taps.push(ops.slice(padded, begin, [batch, oh, ow, channels]));
+      } else {
+        const end = [batch, begin[1] + (oh - 1) * sh + 1, begin[2] + (ow - 1) * sw + 1, channels];
+        taps.push(ops.stridedSlice(padded, begin, end, [1, sh, sw, 1]));
+      }
+    }
+  }
+  ops.free(padded);
+  return taps;
+}
+
+/** Keeps the first `rows` × `cols` of axes 1 and 2; frees `x` when it crops. */
+export function cropSpatial(
+  ops: BackendOps,
+  x: TensorInfo,
+  rows: number,
+  cols: number,
+): TensorInfo {
+  const [a, h, w, ...rest] = x.shape;
+  if (h === rows && w === cols) return x;
+  const cropped = ops.slice(x, [0, 0, 0, ...rest.map(() => 0)], [a, rows, cols, ...rest]);
+  ops.free(x);
+  return cropped;
+}
+
+/**
+ * The output gradient spread back onto the input grid, ready for a stride-1 'valid' correlation
+ * with the spatially flipped filter at the forward dilation: zeros between rows and columns for
+ * stride s, then padded (or cropped) so the correlation yields exactly [batch, inH, inW, ·].
+ * `dy` is NHWC [batch, outH, outW, C].
+ */
+export function spreadForBackprop(ops: BackendOps, dy: TensorInfo, info: ConvInfo): TensorInfo {
+  const { strideHeight: sh, strideWidth: sw, padInfo } = info;
+  const [batch, oh, ow, channels] = dy.shape;
+
+  // Interleave zeros: [b, oh, ow, c] → [b, oh·sh, ow·sw, c] with dy at rows o·sh.
+  let spread = dy;
+  if (sh > 1 || sw > 1) {
+    const split = ops.reshape(dy, [batch, oh, 1, ow, 1, channels]);
+    const zeros = ops.pad(split, [
+      [0, 0],
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]);
+    spread = ops.reshape(zeros, [batch, oh * sh, ow * sw, channels]);
+    ops.free(split, zeros);
+  }
+
+  // Full correlation: front pad (k−1)·d − padTop, back pad up to inH + (k−1)·d.
+  const effH = (info.filterHeight - 1) * info.dilationHeight;
+  const effW = (info.filterWidth - 1) * info.dilationWidth;
+  const top = effH - padInfo.top;
+  const left = effW - padInfo.left;
+  const bottom = info.inHeight + effH - top - oh * sh;
+  const right = info.inWidth + effW - left - ow * sw;
+  const out = padOrCrop(ops, spread, [top, bottom], [left, right]);
+  if (spread !== dy) ops.free(spread);
+  return out;
+}
+
+/** Pads rows/columns of an NHWC tensor; negative amounts crop. Returns a new tensor. */
+function padOrCrop(ops: BackendOps, x: TensorInfo, rows: number[], cols: number[]): TensorInfo {
+  const pos = (v: number) => Math.max(0, v);
+  const padded = ops.pad(x, [
+    [0, 0],
+    [pos(rows[0]), pos(rows[1])],
+    [pos(cols[0]), pos(cols[1])],
+    [0, 0],
+  ]);
+  const cropTop = pos(-rows[0]);
+  const cropLeft = pos(-cols[0]);
+  const [b, h, w, c] = padded.shape;
+  const size = [b, h - cropTop - pos(-rows[1]), w - cropLeft - pos(-cols[1]), c];
+  if (size[1] === h && size[2] === w) return padded;
+  const cropped = ops.slice(padded, [0, cropTop, cropLeft, 0], size);
+  ops.free(padded);
+  return cropped;
+}
