@@ -1,0 +1,62 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { isNadaError } from '../errors.ts';
+import { logger } from '../log.ts';
+import { adaptCommand } from './adapt.ts';
+import { botCommand, demoCommand, workerCommand } from './serve.ts';
+
+function integer(name: string) {
+  return (value: string) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
+    return Number(value);
+  };
+}
+
+const program = new Command('nadabot')
+  .description('Adapt a StyleGAN2 face generator toward any text (StyleGAN-NADA) from a chat')
+  .showHelpAfterError();
+
+program
+  .command('demo')
+  .description('start a worker and the local web chat (Redis must be running)')
+  .action(() => demoCommand());
+
+program
+  .command('bot')
+  .description('serve the chat: Discord or Slack when a token is set, else the local web chat')
+  .action(() => botCommand());
+
+program
+  .command('worker')
+  .description('take adaptation jobs from the queue, one at a time')
+  .action(() => workerCommand());
+
+program
+  .command('adapt')
+  .description('run one adaptation here, no chat and no Redis, writing the grids to a folder')
+  .argument('<prompt>', 'what the faces should become, in any language')
+  .option('--source <text>', 'what the images are now (default: the model\'s, "photo")')
+  .option('--steps <n>', 'training steps', integer('--steps'))
+  .option('--seed <n>', 'seed of the samples and the training draws', integer('--seed'))
+  .option('--out <dir>', 'folder for the grids and checkpoints (default: artifacts/<run id>)')
+  .action((prompt: string, options) => adaptCommand(prompt, options));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  exitWithError(err);
+}
+
+/**
+ * One line for errors a person can fix (a bad setting, Redis down), no stack trace; the
+ * full error goes to the log at debug.
+ */
+export function exitWithError(err: unknown): never {
+  logger.debug({ err }, 'exiting on error');
+  if (isNadaError(err)) {
+    process.stderr.write(`nadabot: ${err.message}\n`);
+    process.exit(err.code === 'config.invalid' ? 2 : 1);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`nadabot: ${message}\n(run with NADABOT_LOG_LEVEL=debug for the details)\n`);
+  process.exit(1);
+}

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { markdownFormat, slackFormat } from '../src/chat/format.ts';
+import { problemMessage } from '../src/chat/messages.ts';
+import { parseCommandText } from '../src/chat/parse-command.ts';
+import { validateNadaArgs, type NadaProblem } from '../src/chat/validate.ts';
+import { commands } from '../commands/index.ts';
+import { defineCommand } from '../commands/command-schema.ts';
+
+const limits = { defaultSource: 'photo', defaultSteps: 40, maxSteps: 1000 };
+
+function problemOf(prompt: string, extra: Record<string, string> = {}): NadaProblem {
+  const result = validateNadaArgs({ prompt, ...extra }, limits);
+  if (result.ok) throw new Error(`expected ${JSON.stringify(prompt)} to be refused`);
+  return result.problem;
+}
+
+describe('parsing /nada', () => {
+  it('GIVEN a Japanese prompt and options in any order THEN each lands in its field', () => {
+    expect(parseCommandText('/nada 日本人女性 --steps 8 --seed=3')).toEqual({
+      command: 'nada',
+      args: { prompt: '日本人女性', steps: '8', seed: '3' },
+    });
+    expect(parseCommandText('/nada --source "oil painting" bronze statue')).toEqual({
+      command: 'nada',
+      args: { prompt: 'bronze statue', source: 'oil painting' },
+    });
+  });
+
+  it('GIVEN a phone-typed em dash THEN it reads as an option', () => {
+    expect(parseCommandText('/nada sketch —steps 5')).toEqual({
+      command: 'nada',
+      args: { prompt: 'sketch', steps: '5' },
+    });
+  });
+
+  it('GIVEN an unknown, empty or repeated option THEN the parser says which', () => {
+    expect(parseCommandText('/nada x --size 4')).toMatchObject({ option: 'size', reason: 'unknown' });
+    expect(parseCommandText('/nada x --steps')).toMatchObject({ option: 'steps', reason: 'no-value' });
+    expect(parseCommandText('/nada x --seed 1 --seed 2')).toMatchObject({ reason: 'repeated' });
+  });
+
+  it('GIVEN other messages THEN they are told apart', () => {
+    expect(parseCommandText('hello')).toEqual({ command: 'not-a-command' });
+    expect(parseCommandText('/STOP')).toEqual({ command: 'stop' });
+    expect(parseCommandText('/imagine cats')).toEqual({ command: 'unknown', name: 'imagine' });
+  });
+});
+
+describe('validating /nada', () => {
+  it('GIVEN a valid prompt THEN defaults fill the rest and the seed is drawn', () => {
+    const result = validateNadaArgs({ prompt: '  日本人女性\u200b ' }, limits);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.request).toMatchObject({ prompt: '日本人女性', source: 'photo', steps: 40 });
+    expect(Number.isInteger(result.request.seed)).toBe(true);
+  });
+
+  it('GIVEN an empty prompt THEN it is refused as empty', () => {
+    expect(problemOf('   ')).toEqual({ kind: 'empty', field: 'prompt' });
+  });
+
+  it('GIVEN 5,000 characters THEN it is refused with the count and the limit', () => {
+    expect(problemOf('顔'.repeat(5000))).toEqual({
+      kind: 'too-long',
+      field: 'prompt',
+      chars: 5000,
+      limit: 300,
+    });
+  });
+
+  it('GIVEN only zero-width characters THEN it is refused as invisible', () => {
+    expect(problemOf('\u200b\u200c\u200d\ufeff\u2060')).toEqual({
+      kind: 'invisible',
+      field: 'prompt',
+    });
+  });
+
+  it('GIVEN "photo" against the source "photo" in other forms THEN it is the same text', () => {
+    for (const prompt of ['photo', 'Photo', 'ｐｈｏｔｏ', 'pho\u200bto ']) {
+      expect(problemOf(prompt)).toMatchObject({ kind: 'same-as-source' });
+    }
+    expect(problemOf('sketch', { source: 'SKETCH' })).toMatchObject({ kind: 'same-as-source' });
+  });
+
+  it('GIVEN steps or a seed out of range THEN the range is named', () => {
+    expect(problemOf('sketch', { steps: '0' })).toMatchObject({ field: 'steps', min: 1, max: 1000 });
+    expect(problemOf('sketch', { steps: '2.5' })).toMatchObject({ field: 'steps' });
+    expect(problemOf('sketch', { seed: '-1' })).toMatchObject({ field: 'seed' });
+  });
+});
+
+describe('replies', () => {
+  it('GIVEN markup and mentions in a prompt THEN the echo is inert on each platform', () => {
+    const problem = problemOf('**@everyone** <@1>', { source: '**@everyone** <@1>' });
+    const discord = problemMessage(markdownFormat, problem);
+    expect(discord).toContain('\\*\\*@\u200beveryone\\*\\*');
+    expect(discord).not.toContain('<@1>');
+    expect(slackFormat.escape('<!channel> & <@U1>')).toBe('&lt;!channel&gt; &amp; &lt;@U1&gt;');
+  });
+
+  it('GIVEN each problem THEN the reply says what was wrong and what to do', () => {
+    const f = markdownFormat;
+    expect(problemMessage(f, problemOf(''))).toMatch(/empty.*e\.g\./);
+    expect(problemMessage(f, problemOf('x'.repeat(5000)))).toMatch(/5,000 characters.*limit is 300/);
+    expect(problemMessage(f, problemOf('\u200b'))).toMatch(/invisible.*Type the words/);
+    expect(problemMessage(f, problemOf('photo'))).toMatch(/same as the source.*--source/);
+  });
+});
+
+describe('command definitions', () => {
+  it('GIVEN the bundled commands THEN each passed the schema and /nada has its options', () => {
+    const nada = commands.find((c) => c.name === 'nada');
+    expect(nada?.options.map((o) => o.name)).toEqual(['prompt', 'source', 'steps', 'seed']);
+  });
+
+  it('GIVEN a bad definition THEN loading it throws naming the field', () => {
+    expect(() =>
+      defineCommand({ name: 'Bad Name', description: 'x', options: [] }),
+    ).toThrow(/command \/Bad Name: name/);
+  });
+});
