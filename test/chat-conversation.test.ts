@@ -129,7 +129,10 @@ describe('the conversation', () => {
   it('GIVEN markup in a prompt THEN the thread title and answer echo it inert', async () => {
     const [answer] = await say('/nada **@everyone** `x`');
     expect(answer).toContain('\\*\\*@\u200beveryone\\*\\* \\`x\\`');
-    const thread = platform.messagesAfter(0).filter((m) => m.kind === 'thread').at(-1);
+    const thread = platform
+      .messagesAfter(0)
+      .filter((m) => m.kind === 'thread')
+      .at(-1);
     expect(thread).toMatchObject({ title: 'photo → \\*\\*@\u200beveryone\\*\\* \\`x\\`' });
   });
 });

@@ -34,8 +34,14 @@ describe('parsing /nada', () => {
   });
 
   it('GIVEN an unknown, empty or repeated option THEN the parser says which', () => {
-    expect(parseCommandText('/nada x --size 4')).toMatchObject({ option: 'size', reason: 'unknown' });
-    expect(parseCommandText('/nada x --steps')).toMatchObject({ option: 'steps', reason: 'no-value' });
+    expect(parseCommandText('/nada x --size 4')).toMatchObject({
+      option: 'size',
+      reason: 'unknown',
+    });
+    expect(parseCommandText('/nada x --steps')).toMatchObject({
+      option: 'steps',
+      reason: 'no-value',
+    });
     expect(parseCommandText('/nada x --seed 1 --seed 2')).toMatchObject({ reason: 'repeated' });
   });
 
@@ -83,7 +89,11 @@ describe('validating /nada', () => {
   });
 
   it('GIVEN steps or a seed out of range THEN the range is named', () => {
-    expect(problemOf('sketch', { steps: '0' })).toMatchObject({ field: 'steps', min: 1, max: 1000 });
+    expect(problemOf('sketch', { steps: '0' })).toMatchObject({
+      field: 'steps',
+      min: 1,
+      max: 1000,
+    });
     expect(problemOf('sketch', { steps: '2.5' })).toMatchObject({ field: 'steps' });
     expect(problemOf('sketch', { seed: '-1' })).toMatchObject({ field: 'seed' });
   });
@@ -101,7 +111,9 @@ describe('replies', () => {
   it('GIVEN each problem THEN the reply says what was wrong and what to do', () => {
     const f = markdownFormat;
     expect(problemMessage(f, problemOf(''))).toMatch(/empty.*e\.g\./);
-    expect(problemMessage(f, problemOf('x'.repeat(5000)))).toMatch(/5,000 characters.*limit is 300/);
+    expect(problemMessage(f, problemOf('x'.repeat(5000)))).toMatch(
+      /5,000 characters.*limit is 300/,
+    );
     expect(problemMessage(f, problemOf('\u200b'))).toMatch(/invisible.*Type the words/);
     expect(problemMessage(f, problemOf('photo'))).toMatch(/same as the source.*--source/);
   });
@@ -114,8 +126,8 @@ describe('command definitions', () => {
   });
 
   it('GIVEN a bad definition THEN loading it throws naming the field', () => {
-    expect(() =>
-      defineCommand({ name: 'Bad Name', description: 'x', options: [] }),
-    ).toThrow(/command \/Bad Name: name/);
+    expect(() => defineCommand({ name: 'Bad Name', description: 'x', options: [] })).toThrow(
+      /command \/Bad Name: name/,
+    );
   });
 });

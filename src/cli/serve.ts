@@ -19,6 +19,7 @@ export async function botCommand(): Promise<void> {
 /** `nadabot worker`: takes jobs until SIGINT or SIGTERM, finishing the current step. */
 export async function workerCommand(): Promise<void> {
   const config = loadConfig();
+  await assertRedisReachable(config.redisUrl);
   await setModelLogLevel(config.logLevel);
   // the worker module loads tfjs and the engine; the bot never does
   const { startNadaWorker } = await import('../../workers/nada-worker.ts');

@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { freePort } from './helpers/redis.ts';
+
+interface Exit {
+  code: number | null;
+  stderr: string;
+}
+
+function runCli(args: string[], env: Record<string, string>): Promise<Exit> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/nadabot.js', ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+const STACK_LINE = /^\s+at /m;
+
+describe('nadabot CLI', () => {
+  it.each([['bot'], ['worker'], ['demo']])(
+    'GIVEN no Redis WHEN `nadabot %s` starts THEN it prints one line saying how to start Redis',
+    async (command) => {
+      const url = `redis://127.0.0.1:${await freePort()}`;
+      const { code, stderr } = await runCli([command], { REDIS_URL: url, NADABOT_PORT: '0' });
+
+      expect(code).not.toBe(0);
+      expect(stderr.trim()).toBe(
+        `nadabot: Redis is not answering at ${url}: start it with \`redis-server --daemonize yes\` ` +
+          'or run `bash scripts/demo.sh`, which starts one',
+      );
+      expect(stderr).not.toMatch(STACK_LINE);
+    },
+  );
+
+  it('GIVEN a bad setting THEN it stops before Redis, naming the variable', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    const { code, stderr } = await runCli(['bot'], { REDIS_URL: url, NADABOT_PORT: 'eighty' });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^nadabot: NADABOT_PORT must be a whole number, got "eighty"/);
+    expect(stderr).not.toContain('Redis');
+    expect(stderr).not.toMatch(STACK_LINE);
+  });
+
+  it('GIVEN an empty prompt to `nadabot adapt` THEN it says so without loading a model', async () => {
+    const { code, stderr } = await runCli(['adapt', '\u200b'], {});
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^nadabot: The prompt has only invisible characters/);
+    expect(stderr).not.toContain('backend');
+  });
+});
