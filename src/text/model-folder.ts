@@ -103,6 +103,36 @@ function readSentenceTransformers(dir: string): EncoderFolder {
   };
 }
 
+/**
+ * Only the linear head of a folder (for an ONNX graph that stops at the hidden states):
+ * M-CLIP's `LinearTransformation.*` in model.safetensors, or sentence-transformers' Dense.
+ */
+export function readHead(dir: string): { head: HeadTensors; files: string[] } {
+  if (!existsSync(join(dir, 'modules.json'))) {
+    const file = weightsFile(dir);
+    const tensors = readSafetensors(file).tensors;
+    const weight = need(tensors, 'LinearTransformation.weight', file);
+    return { head: { weight, bias: tensors.get('LinearTransformation.bias') }, files: [file] };
+  }
+  const modules = readJson(join(dir, 'modules.json')) as unknown as Json[];
+  const dense = modules.find((m) => String(m.type).endsWith('.Dense'));
+  const pooling = modules.find((m) => String(m.type).endsWith('.Pooling'));
+  if (!dense || !pooling) {
+    throw new NadaError(
+      'encoder.layout_unsupported',
+      `${dir}/modules.json lacks a Pooling or Dense module`,
+      { dir },
+    );
+  }
+  checkMeanPooling(join(dir, pooling.path));
+  const file = weightsFile(join(dir, dense.path));
+  const tensors = readSafetensors(file).tensors;
+  return {
+    head: { weight: need(tensors, 'linear.weight', file), bias: tensors.get('linear.bias') },
+    files: [file],
+  };
+}
+
 function checkMeanPooling(dir: string): void {
   const cfg = readJson(join(dir, 'config.json'));
   const others = [
