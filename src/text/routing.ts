@@ -242,3 +242,38 @@ export function explainRouting(record: RoutingRecord): string[] {
     ...r.warnings.map((w) => `  warning: ${w}`),
   ]);
 }
+
+/** The two texts of one kept space, encoded by its routed encoder. */
+export interface EncodedSpace {
+  space: string;
+  encoderId: string;
+  target: Float32Array;
+  source: Float32Array;
+}
+
+/**
+ * Encodes target and source for every kept space with the encoder the routing chose (one
+ * call per space, so both texts share the batch).
+ */
+export async function encodeRouted(
+  record: RoutingRecord,
+  encoders: TextEncoder[],
+): Promise<EncodedSpace[]> {
+  const out: EncodedSpace[] = [];
+  for (const r of record.routes) {
+    if (r.status !== 'encoded' || !r.texts) continue;
+    const enc = encoders.find((e) => e.id === r.encoderId && e.space === r.space);
+    if (!enc) {
+      throw new NadaError(
+        'routing.encoder_gone',
+        `encoder ${r.encoderId} for ${r.space} is not loaded`,
+        {
+          space: r.space,
+        },
+      );
+    }
+    const [target, source] = await enc.encode([r.texts.target, r.texts.source]);
+    out.push({ space: r.space, encoderId: enc.id, target, source });
+  }
+  return out;
+}
