@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
+import { scaleChannels } from './channel-ops.ts';
 import { blur } from './upfirdn.ts';
 
 const DEMOD_EPS = 1e-8;
@@ -37,7 +38,7 @@ export function modulatedConv(
   const w = tf.mul(tf.reshape(weight, [outCh, inCh, k, k]), scale) as tf.Tensor4D;
 
   // modulate: scale the input channels by the style
-  const xs = tf.mul(x, tf.reshape(style, [batch, 1, 1, inCh])) as tf.Tensor4D;
+  const xs = scaleChannels(x, style);
 
   let y: tf.Tensor4D;
   if (opts.upsample) {
@@ -61,7 +62,7 @@ export function modulatedConv(
     const wSq = tf.sum(tf.square(w), [2, 3]) as tf.Tensor2D; // [out, in]
     const energy = tf.matMul(tf.square(style), wSq, false, true); // [b, out]
     const demod = tf.rsqrt(tf.add(energy, DEMOD_EPS));
-    y = tf.mul(y, tf.reshape(demod, [batch, 1, 1, outCh]));
+    y = scaleChannels(y, demod as tf.Tensor2D);
   }
 
   if (opts.upsample) {

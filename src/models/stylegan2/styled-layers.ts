@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
+import { addNoise } from './channel-ops.ts';
 import { equalLinear, fusedLeakyRelu } from './mapping-network.ts';
 import { modulatedConv } from './modulated-conv.ts';
 import { upsample2x } from './upfirdn.ts';
@@ -47,7 +48,7 @@ export function styledConv(
     blurKernel: upsample ? (p(`${m}.conv.blur.kernel`) as tf.Tensor2D) : undefined,
   });
   // NoiseInjection: image + strength · noise, one noise channel broadcast over all
-  out = tf.add(out, tf.mul(p(`${m}.noise.weight`), noise));
+  out = addNoise(out, noise, p(`${m}.noise.weight`));
   out = fusedLeakyRelu(out, p(`${m}.activate.bias`) as tf.Tensor1D);
   hooks?.onActivation?.(m, out);
   return out;
@@ -69,7 +70,7 @@ export function toRgb(
 ): tf.Tensor4D {
   const style = modulation(p, m, w, hooks);
   let out = modulatedConv(x, style, p(`${m}.conv.weight`), { demodulate: false, upsample: false });
-  out = tf.add(out, tf.reshape(p(`${m}.bias`), [1, 1, 1, 3]));
+  out = tf.add(out, tf.reshape(p(`${m}.bias`), [3]));
   if (skip) out = tf.add(out, upsample2x(skip, p(`${m}.upsample.kernel`) as tf.Tensor2D));
   hooks?.onActivation?.(m, out);
   return out;

@@ -28,23 +28,24 @@ export function upfirdn2d(
     ]);
     out = tf.reshape(padded, [batch, height * up, width * up, channels]);
   }
-  out = tf.pad(out, [
-    [0, 0],
-    [pad[0], pad[1]],
-    [pad[0], pad[1]],
-    [0, 0],
-  ]);
-  return depthwiseFir(out, kernel);
+  return depthwiseFir(out, kernel, pad);
 }
 
-/** Per-channel 'valid' convolution with the (flipped) FIR kernel. */
-function depthwiseFir(x: tf.Tensor4D, kernel: tf.Tensor2D): tf.Tensor4D {
+/** Per-channel convolution with the (flipped) FIR kernel, zero padding (pad0, pad1) on h and w. */
+function depthwiseFir(x: tf.Tensor4D, kernel: tf.Tensor2D, pad: [number, number]): tf.Tensor4D {
   const [kh, kw] = kernel.shape;
   const channels = x.shape[3];
   const flipped = tf.reverse(kernel, [0, 1]);
   // [kh, kw, channels, 1]: the same kernel for every channel
   const filter = tf.tile(tf.reshape(flipped, [kh, kw, 1, 1]), [1, 1, channels, 1]) as tf.Tensor4D;
-  return tf.depthwiseConv2d(x, filter, 1, 'valid');
+  // the padding inside the conv: a separate tf.pad is slow on the pure-JS backend
+  const padding: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [pad[0], pad[1]],
+    [pad[0], pad[1]],
+    [0, 0],
+  ];
+  return tf.depthwiseConv2d(x, filter, 1, padding);
 }
 
 /** The 4×4 blur that follows an upsampling conv: upfirdn2d(up = 1, pad). */
