@@ -97,8 +97,10 @@ export async function runAdaptation(
   let step = 0;
   try {
     // The starting point (fresh, resumed or continued) names the base model.
-    const start = readStart(opts);
-    models ??= await loadEngineModels(start.baseModel, opts.modelsDir);
+    const start = readStart(opts, hooks.models?.id);
+    if (models?.id !== start.baseModel) {
+      models = await loadEngineModels(start.baseModel, opts.modelsDir);
+    }
     run = prepareRun(opts, start, models, log);
     for (const n of run.notes) await emit({ type: 'note', code: n.code, message: n.message });
     step = run.startStep;
@@ -111,7 +113,7 @@ export async function runAdaptation(
     throw err;
   } finally {
     if (run) disposeRun(run);
-    if (models && !hooks.models) disposeEngineModels(models);
+    if (models && models !== hooks.models) disposeEngineModels(models);
   }
 }
 
@@ -121,13 +123,14 @@ interface Start {
   baseModel: string;
 }
 
-function readStart(opts: AdaptOptions): Start {
+function readStart(opts: AdaptOptions, loadedModel?: string): Start {
   if (opts.resumeFrom && opts.continueFrom) {
     throw new NadaError('options.conflict', 'give resumeFrom or continueFrom, not both');
   }
   const resume = opts.resumeFrom ? readCheckpoint(opts.resumeFrom) : undefined;
   const parent = opts.continueFrom ? readCheckpoint(opts.continueFrom) : undefined;
-  const baseModel = resume?.meta.baseModel ?? parent?.meta.baseModel ?? opts.model ?? 'demo';
+  const fresh = opts.model ?? loadedModel ?? 'demo';
+  const baseModel = resume?.meta.baseModel ?? parent?.meta.baseModel ?? fresh;
   return { resume, parent, baseModel };
 }
 
