@@ -113,13 +113,14 @@ beforeAll(async () => {
 });
 
 describe('nadabot kernels', () => {
-  it('registers the four wasm gradient kernels and the cpu filter gradient', () => {
+  it('registers the four wasm gradient kernels, wasm Slice and the cpu filter gradient', () => {
     const wasm = trainingKernelConfigs('wasm').map((k) => k.kernelName);
     expect(wasm.sort()).toEqual([
       'Conv2DBackpropFilter',
       'Conv2DBackpropInput',
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
+      'Slice',
     ]);
     for (const name of wasm) expect(tf.getKernel(name, 'wasm')).toBeDefined();
     expect(trainingKernelConfigs('cpu').map((k) => k.kernelName)).toEqual(['Conv2DBackpropFilter']);
@@ -301,5 +302,40 @@ describe.each(BACKENDS)('on %s, repeated gradients', (backend) => {
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numDataBuffers).toBe(before.numDataBuffers);
     tf.dispose([x, w, blur]);
+  });
+});
+
+const SLICE_CASES: [string, number[], number[], number[]][] = [
+  [
+    'rank 6, the gradient of the ToRGB upsampling pad',
+    [2, 8, 2, 8, 2, 3],
+    [0, 0, 0, 0, 0, 0],
+    [2, 8, 1, 8, 1, 3],
+  ],
+  ['rank 5, inner axis cut', [3, 4, 5, 2, 7], [1, 0, 2, 1, 3], [2, 4, 3, 1, 4]],
+  ['rank 4, channels cut', [2, 9, 7, 5], [0, 1, 2, 1], [2, 6, 4, 3]],
+  ['rank 3, long rows', [3, 5, 70], [1, 1, 0], [2, 3, 70]],
+  ['rank 2, -1 size', [6, 40], [2, 5], [-1, 30]],
+  ['rank 1', [50], [7], [20]],
+  ['empty', [4, 5], [1, 1], [0, 3]],
+];
+
+describe('on wasm, Slice matches tfjs cpu', () => {
+  it.each(SLICE_CASES)('%s', async (_name, shape, begin, size) => {
+    const x = random(shape, 14);
+    const slice = () => tf.slice(x, begin, size);
+    const [actual, expected] = [await on('wasm', slice), await on(REFERENCE, slice)];
+    expect(actual.shape).toEqual(expected.shape);
+    expect(Array.from(actual.data)).toEqual(Array.from(expected.data));
+    x.dispose();
+  });
+
+  it('slices int32 tensors too', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.range(0, 60, 1, 'int32').reshape([3, 4, 5]);
+    const y = tf.slice(x, [1, 1, 2], [2, 2, 2]);
+    expect(y.dtype).toBe('int32');
+    expect(Array.from(await y.data())).toEqual([27, 28, 32, 33, 47, 48, 52, 53]);
+    tf.dispose([x, y]);
   });
 });

@@ -5,6 +5,7 @@ import {
   DepthwiseConv2dNativeBackpropInput,
   getKernel,
   registerKernel,
+  Slice,
   unregisterKernel,
   type KernelBackend,
   type KernelConfig,
@@ -19,6 +20,7 @@ import {
   conv2dBackpropInputByConv,
 } from './conv2d-backprop.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-backprop.ts';
+import { sliceWasm } from './slice.ts';
 
 /** A kernel written against the backend's own operations. */
 type OpsKernel = (
@@ -38,6 +40,11 @@ const wasmKernels: Record<string, OpsKernel> = {
     depthwiseBackpropFilter(ops, x, dy, attrs as never),
   [DepthwiseConv2dNativeBackpropInput]: (ops, { dy, filter }, attrs) =>
     depthwiseBackpropInput(ops, dy, filter, attrs as never),
+  // wasm's own copies element by element above rank 4 (the gradient of StyleGAN2's 6-D pad).
+  [Slice]: (ops, { x }, attrs) =>
+    x.dtype === 'string'
+      ? replacedKernel(Slice, 'wasm')(ops, { x }, attrs)
+      : sliceWasm(ops.backend, x, attrs as never),
 };
 
 const cpuKernels: Record<string, OpsKernel> = {
@@ -45,6 +52,19 @@ const cpuKernels: Record<string, OpsKernel> = {
   [Conv2DBackpropFilter]: (ops, { x, dy }, attrs) =>
     conv2dBackpropFilterByMatMul(ops, x, dy, attrs as never),
 };
+
+/** tfjs's own kernels that `registerTrainingKernels` replaced, by backend and name. */
+const replaced = new Map<string, KernelConfig>();
+
+/** Runs the tfjs kernel that nadabot replaced (for the cases nadabot's does not handle). */
+function replacedKernel(name: string, backendName: string): OpsKernel {
+  return (ops, inputs, attrs) => {
+    const config = replaced.get(`${backendName}/${name}`);
+    if (!config) throw new Error(`tfjs's ${name} kernel for ${backendName} was not kept`);
+    const out = config.kernelFunc({ inputs, attrs: attrs as never, backend: ops.backend });
+    return Array.isArray(out) ? out[0] : out;
+  };
+}
 
 const KERNELS: Record<string, Record<string, OpsKernel>> = { wasm: wasmKernels, cpu: cpuKernels };
 
@@ -74,7 +94,10 @@ export function trainingKernelConfigs(backendName: string): KernelConfig[] {
 export function registerTrainingKernels(backendName: string): string[] {
   const configs = trainingKernelConfigs(backendName);
   for (const config of configs) {
-    if (getKernel(config.kernelName, backendName)) {
+    const existing = getKernel(config.kernelName, backendName);
+    if (existing) {
+      const key = `${backendName}/${config.kernelName}`;
+      if (!replaced.has(key)) replaced.set(key, existing);
       unregisterKernel(config.kernelName, backendName);
     }
     registerKernel(config);
