@@ -51,7 +51,10 @@ describe.each([
     const model = load();
     const all = model.encode(ids(), mask());
     const len = (tf.sum(mask(), 1).arraySync() as number[])[2];
-    const alone = model.encode(tf.slice(ids(), [2, 0], [1, len]), tf.slice(mask(), [2, 0], [1, len]));
+    const alone = model.encode(
+      tf.slice(ids(), [2, 0], [1, len]),
+      tf.slice(mask(), [2, 0], [1, len]),
+    );
     expectClose(alone, tf.slice(all, [2, 0], [1, 48]), FORWARD, `${name} padding invariance`);
     model.dispose();
   });
@@ -67,4 +70,45 @@ describe('XLM-R position ids', () => {
     expect(pos.arraySync()).toEqual(golden(GOLDEN, 'xlmr.position_ids').arraySync());
     model.dispose();
   });
+});
+
+describe('the ONNX export of the golden encoders, run by onnxruntime', () => {
+  it.each(['xlmr', 'distilbert'])(
+    '%s: matches the official hidden states, pooling and embedding',
+    async (name) => {
+      const ort = await import('onnxruntime-node');
+      const { exportMclipOnnx } = await import('../src/models/mclip/index.ts');
+      const file = `mclip/tiny-mclip-${name}.safetensors`;
+      const model = MclipTextModel.fromTensors(goldenTensors(file), info[name].base_config);
+      const session = await ort.InferenceSession.create(exportMclipOnnx(model));
+      const feed = (key: string) => {
+        const raw = goldenTensors(GOLDEN).get(`${name}.${key}`)!;
+        return new ort.Tensor(
+          'int64',
+          BigInt64Array.from(raw.data, (v) => BigInt(v)),
+          raw.shape,
+        );
+      };
+      const out = await session.run({
+        input_ids: feed('input_ids'),
+        attention_mask: feed('attention_mask'),
+      });
+      for (const [output, key] of [
+        ['last_hidden_state', 'last_hidden_state'],
+        ['mean_pooled', 'pooled'],
+        ['text_embeds', 'embedding'],
+      ]) {
+        const expected = goldenTensors(GOLDEN).get(`${name}.${key}`)!;
+        expect(out[output].dims).toEqual(expected.shape);
+        expectClose(
+          out[output].data as Float32Array,
+          expected.data,
+          FORWARD,
+          `${name} onnx ${key}`,
+        );
+      }
+      await session.release();
+      model.dispose();
+    },
+  );
 });

@@ -1,0 +1,246 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { isNadaError } from '../src/errors.ts';
+import type { MclipTextModel } from '../src/models/mclip/index.ts';
+import { MclipEncoder, OnnxEncoder, writeTinyEncoder } from '../src/text/index.ts';
+import { FORWARD, expectClose } from './helpers/golden.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'nadabot-text-'));
+const XLMR_PIECES = [
+  '▁',
+  '▁bronze',
+  '▁statue',
+  's',
+  '▁ブロンズ',
+  '像',
+  '▁photo',
+  '▁リンゴ',
+  '林',
+  '檎',
+  '▁a',
+];
+const BERT_PIECES = ['bronze', 'statue', '##s', 'ハ', '##ン', '##タ', 'photo', 'a'];
+const TEXTS = ['bronze statues', 'ブロンズ像', 'a photo', '林檎'];
+const SPACE = { space: 'tiny-24', spaceDim: 24 };
+const models: MclipTextModel[] = [];
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  const xlmr = { architecture: 'xlm-roberta', pieces: XLMR_PIECES, outDim: 24 } as const;
+  models.push(
+    writeTinyEncoder(join(root, 'xlmr'), { ...xlmr, layout: 'mclip', seed: 1, onnx: 'full' }),
+  );
+  models.push(
+    writeTinyEncoder(join(root, 'xlmr-hidden'), {
+      ...xlmr,
+      layout: 'mclip',
+      seed: 1,
+      onnx: 'hidden',
+    }),
+  );
+  const bert = {
+    architecture: 'distilbert',
+    pieces: BERT_PIECES,
+    outDim: 24,
+    uncased: true,
+  } as const;
+  models.push(
+    writeTinyEncoder(join(root, 'st'), {
+      ...bert,
+      layout: 'sentence-transformers',
+      seed: 2,
+      onnx: 'hidden',
+    }),
+  );
+});
+
+afterAll(() => {
+  for (const m of models) m.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Masked mean and head by hand from the tfjs hidden states: what the encoder must return. */
+function byHand(model: MclipTextModel, ids: number[][], mask: number[][]): number[][] {
+  const out = model.forward(
+    tf.tensor2d(ids, undefined, 'int32'),
+    tf.tensor2d(mask, undefined, 'int32'),
+  );
+  const hidden = out.lastHiddenState.arraySync();
+  tf.dispose([out.lastHiddenState, out.pooled, out.embedding]);
+  const { weight, bias } = model.head;
+  const [outDim, d] = weight.shape;
+  return hidden.map((rows, b) => {
+    const real = rows.filter((_, t) => mask[b][t] === 1);
+    const mean = Array.from(
+      { length: d },
+      (_, j) => real.reduce((s, r) => s + r[j], 0) / real.length,
+    );
+    return Array.from({ length: outDim }, (_, o) =>
+      mean.reduce((s, x, j) => s + x * weight.data[o * d + j], bias ? bias.data[o] : 0),
+    );
+  });
+}
+
+describe('GIVEN an M-CLIP folder (config.json, tokenizer.json, model.safetensors)', () => {
+  it('THEN the Unigram tokenizer adds <s> … </s> and splits by the vocabulary', async () => {
+    const enc = await MclipEncoder.load(join(root, 'xlmr'), SPACE);
+    expect(enc.tokenizer.tokenize('bronze statues')).toEqual([
+      '<s>',
+      '▁bronze',
+      '▁statue',
+      's',
+      '</s>',
+    ]);
+    expect(enc.tokenizer.tokenize('ｂｒｏｎｚｅ')).toEqual(['<s>', '▁bronze', '</s>']); // NFKC in the tokenizer
+    const batch = enc.tokenizer.encodeBatch(['bronze statues', 'a'], 10);
+    expect(batch.length).toBe(5);
+    expect(Array.from(batch.inputIds.slice(5))).toEqual([0, 14, 2, 1, 1]); // '▁a' = 14, padded with <pad> = 1
+    expect(Array.from(batch.attentionMask.slice(5))).toEqual([1, 1, 1, 0, 0]);
+    expect(enc.stripsMarks).toBe(false);
+    enc.dispose();
+  });
+
+  it('THEN encode() is masked-mean pooling and the linear head over the hidden states', async () => {
+    const enc = await MclipEncoder.load(join(root, 'xlmr'), SPACE);
+    const before = tf.memory().numTensors;
+    const got = await enc.encode(TEXTS);
+    expect(tf.memory().numTensors).toBe(before);
+    const b = enc.tokenizer.encodeBatch(TEXTS, 64);
+    const rows = (a: Int32Array) =>
+      TEXTS.map((_, i) => Array.from(a.slice(i * b.length, (i + 1) * b.length)));
+    const expected = byHand(enc.model, rows(b.inputIds), rows(b.attentionMask));
+    expectClose(
+      got.flatMap((v) => Array.from(v)),
+      expected.flat(),
+      FORWARD,
+      'tiny xlmr pooled head',
+    );
+    expect(got.every((v) => v.length === 24)).toBe(true);
+    enc.dispose();
+  });
+
+  it('THEN a text alone gets the vector it gets inside a padded batch', async () => {
+    const enc = await MclipEncoder.load(join(root, 'xlmr'), SPACE);
+    const [alone] = await enc.encode(['a photo']);
+    const batch = await enc.encode(TEXTS);
+    expectClose(alone, batch[2], FORWARD, 'padding invariance');
+    enc.dispose();
+  });
+
+  it('THEN the ONNX export run by onnxruntime agrees with tfjs, with or without the head in the graph', async () => {
+    const tfjs = await MclipEncoder.load(join(root, 'xlmr'), SPACE);
+    const full = await OnnxEncoder.load(join(root, 'xlmr'), SPACE);
+    const hidden = await OnnxEncoder.load(join(root, 'xlmr-hidden'), SPACE);
+    expect([full.headIn, hidden.headIn]).toEqual(['graph', 'head']);
+    const want = (await tfjs.encode(TEXTS)).flatMap((v) => Array.from(v));
+    expectClose(
+      (await full.encode(TEXTS)).flatMap((v) => Array.from(v)),
+      want,
+      FORWARD,
+      'onnx full vs tfjs',
+    );
+    expectClose(
+      (await hidden.encode(TEXTS)).flatMap((v) => Array.from(v)),
+      want,
+      FORWARD,
+      'onnx hidden+head vs tfjs',
+    );
+    expect(full.weightsHash).not.toBe(tfjs.weightsHash);
+    [tfjs, full, hidden].forEach((e) => e.dispose());
+  });
+});
+
+describe('GIVEN a sentence-transformers folder (modules.json, 1_Pooling, 2_Dense)', () => {
+  it('THEN it loads the DistilBERT, mean pooling and the bias-free Dense head', async () => {
+    const enc = await MclipEncoder.load(join(root, 'st'), SPACE);
+    expect(enc.model.config).toMatchObject({
+      architecture: 'distilbert',
+      headBias: false,
+      layerNormEps: 1e-12,
+    });
+    const b = enc.tokenizer.encodeBatch(['Bronze statues', 'a'], 64);
+    const rows = (a: Int32Array) =>
+      [0, 1].map((i) => Array.from(a.slice(i * b.length, (i + 1) * b.length)));
+    const expected = byHand(enc.model, rows(b.inputIds), rows(b.attentionMask));
+    const got = await enc.encode(['Bronze statues', 'a']);
+    expectClose(
+      got.flatMap((v) => Array.from(v)),
+      expected.flat(),
+      FORWARD,
+      'tiny distilbert pooled head',
+    );
+    enc.dispose();
+  });
+
+  it('THEN its uncased WordPiece tokenizer is flagged: パンダ reaches the model as ハンタ', async () => {
+    const enc = await MclipEncoder.load(join(root, 'st'), SPACE);
+    expect(enc.stripsMarks).toBe(true);
+    expect(enc.tokenizer.tokenize('パンダ')).toEqual(['[CLS]', 'ハ', '##ン', '##タ', '[SEP]']);
+    enc.dispose();
+  });
+
+  it('THEN its hidden-state ONNX export is pooled and projected with the Dense weights', async () => {
+    const tfjs = await MclipEncoder.load(join(root, 'st'), SPACE);
+    const onnx = await OnnxEncoder.load(join(root, 'st'), SPACE);
+    const want = (await tfjs.encode(TEXTS)).flatMap((v) => Array.from(v));
+    expectClose(
+      (await onnx.encode(TEXTS)).flatMap((v) => Array.from(v)),
+      want,
+      FORWARD,
+      'st onnx vs tfjs',
+    );
+    [tfjs, onnx].forEach((e) => e.dispose());
+  });
+});
+
+describe('WHEN a folder does not fit', () => {
+  const code = async (p: Promise<unknown>) => {
+    try {
+      await p;
+    } catch (err) {
+      return isNadaError(err) ? err.code : `not a NadaError: ${String(err)}`;
+    }
+    return 'no error';
+  };
+
+  it('THEN an encoder claiming ViT-B/32 with 24-d outputs is refused (512 expected)', async () => {
+    expect(await code(MclipEncoder.load(join(root, 'xlmr'), { space: 'ViT-B/32' }))).toBe(
+      'encoder.dim_mismatch',
+    );
+    expect(await code(OnnxEncoder.load(join(root, 'xlmr'), { space: 'ViT-B/32' }))).toBe(
+      'encoder.dim_mismatch',
+    );
+  });
+
+  it('THEN a missing folder, missing tokenizer or PyTorch-only weights say what to do', async () => {
+    expect(await code(MclipEncoder.load(join(root, 'nope'), SPACE))).toBe('encoder.missing');
+    const dir = join(root, 'broken');
+    writeTinyEncoder(dir, {
+      architecture: 'bert',
+      layout: 'mclip',
+      pieces: BERT_PIECES,
+      outDim: 24,
+      seed: 3,
+    }).dispose();
+    renameSync(join(dir, 'model.safetensors'), join(dir, 'pytorch_model.bin'));
+    expect(await code(MclipEncoder.load(dir, SPACE))).toBe('encoder.weights_format');
+    rmSync(join(dir, 'tokenizer.json'));
+    renameSync(join(dir, 'pytorch_model.bin'), join(dir, 'model.safetensors'));
+    expect(await code(MclipEncoder.load(dir, SPACE))).toBe('encoder.tokenizer_missing');
+    writeFileSync(join(dir, 'config.json'), '{ not json');
+    expect(await code(MclipEncoder.load(dir, SPACE))).toBe('encoder.config_invalid');
+  });
+
+  it('THEN a text longer than the learned positions is text.too_long with the numbers', async () => {
+    const enc = await MclipEncoder.load(join(root, 'xlmr'), SPACE);
+    const err = await enc.encode([Array(80).fill('bronze').join(' ')]).catch((e) => e);
+    expect(err.code).toBe('text.too_long');
+    expect(err.context).toEqual({ tokens: 82, limit: 64 });
+    enc.dispose();
+  });
+});
