@@ -13,6 +13,7 @@ import {
   readSafetensors,
   type RawTensor,
 } from '../src/models/weights/safetensors.ts';
+import { allowedGlobals } from '../src/models/weights/pickle-globals.ts';
 import {
   extractStateDict,
   loadTorchCheckpoint,
@@ -186,6 +187,22 @@ function torchLegacy(pickle: Uint8Array): Uint8Array {
 }
 
 describe('hostile checkpoints', () => {
+  it('the allow-list holds only tensor-rebuild helpers, storage types and two inert records', () => {
+    const storages = allowedGlobals().filter((g) => /^torch\.[A-Za-z0-9]+Storage$/.test(g));
+    expect(storages).toContain('torch.FloatStorage');
+    expect(
+      allowedGlobals()
+        .filter((g) => !storages.includes(g))
+        .sort(),
+    ).toEqual([
+      'argparse.Namespace',
+      'collections.OrderedDict',
+      'torch._utils._rebuild_parameter',
+      'torch._utils._rebuild_tensor',
+      'torch._utils._rebuild_tensor_v2',
+    ]);
+  });
+
   const cases = [
     {
       label: 'zip .pt calling os.system',
