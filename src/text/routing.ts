@@ -102,8 +102,8 @@ export function routePrompt(req: RouteRequest): RoutingRecord {
   if (record.kept.length === 0) {
     throw new NadaError(
       'routing.no_encoder',
-      `no loaded text encoder reads ${languageName(target.language)} for any CLIP model of this run ` +
-        `(${routes.map((r) => r.space).join(', ')}): add an English rendering, or load a multilingual encoder`,
+      `no CLIP model of this run can take this prompt (${routes.map((r) => r.reason).join('; ')}): ` +
+        'add an English rendering, or load a multilingual encoder for one of them',
       { record },
     );
   }
