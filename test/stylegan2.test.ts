@@ -135,8 +135,10 @@ describe('latents', () => {
   it('takes W+ directly, through synthesis and through forward', () => {
     const wPlus = g('w_plus') as tf.Tensor3D;
     expectClose(G.synthesis(wPlus, 'const'), nhwc(g('img_wplus')), FORWARD, 'img_wplus');
-    const { image } = G.forward([wPlus], { inputIsLatent: true, noise: 'const' });
+    const { image, latent } = G.forward([wPlus], { inputIsLatent: true, noise: 'const' });
     expectClose(image, nhwc(g('img_wplus')), FORWARD, 'img_wplus (forward)');
+    latent.dispose();
+    expect(wPlus.isDisposed).toBe(false);
   });
 
   it('mixes styles at inject index 4', () => {

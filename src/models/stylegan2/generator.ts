@@ -152,7 +152,8 @@ export class StyleGan2Generator {
     styles: Array<tf.Tensor2D | tf.Tensor3D>,
     opts: ForwardOptions = {},
   ): { image: tf.Tensor4D; latent: tf.Tensor3D } {
-    const latent = tf.tidy(() => this.toWPlus(styles, opts));
+    // a clone, so that disposing `latent` never disposes a W+ the caller passed in
+    const latent = tf.tidy(() => tf.clone(this.toWPlus(styles, opts)));
     const image = this.synthesis(latent, opts.noise ?? 'random', opts.seed, opts.hooks);
     return { image, latent };
   }
