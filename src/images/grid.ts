@@ -160,14 +160,19 @@ function isWide(ch: string): boolean {
   );
 }
 
+const XML_ESCAPES: Record<string, string> = {
+  '<': '&lt;',
+  '>': '&gt;',
+  '&': '&amp;',
+  "'": '&apos;',
+  '"': '&quot;',
+};
+
 function escapeXml(s: string): string {
   // Control characters are not allowed in XML 1.0 and would make the whole overlay fail.
-  // eslint-disable-next-line no-control-regex
-  return s
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
-    .replace(
-      /[<>&'"]/g,
-      (c) =>
-        ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] as string,
-    );
+  const printable = [...s].filter((ch) => {
+    const c = ch.codePointAt(0) ?? 0;
+    return c >= 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+  });
+  return printable.join('').replace(/[<>&'"]/g, (c) => XML_ESCAPES[c]);
 }
