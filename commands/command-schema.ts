@@ -2,7 +2,9 @@ import { z } from 'zod';
 
 // Discord's limits, the strictest of the platforms: names 1-32 lower-case characters,
 // descriptions up to 100, at most 25 options.
-const name = z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be 1-32 lower-case letters, digits, - or _');
+const name = z
+  .string()
+  .regex(/^[a-z0-9_-]{1,32}$/, 'must be 1-32 lower-case letters, digits, - or _');
 const description = z.string().min(1).max(100);
 
 const optionSchema = z.object({

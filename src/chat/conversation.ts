@@ -108,7 +108,9 @@ export class NadaConversation {
     } catch (err) {
       logger.error({ err, userId: ctx.userId }, 'command failed');
       await ctx
-        .respond('Something went wrong on my side; nothing was started. Please try again in a moment.')
+        .respond(
+          'Something went wrong on my side; nothing was started. Please try again in a moment.',
+        )
         .catch((replyErr: unknown) => logger.error({ err: replyErr }, 'could not reply'));
     }
   }
@@ -185,6 +187,10 @@ export class NadaConversation {
         return;
       case 'grid':
         return this.postGrid(runId, progress.step, progress.path);
+      case 'note':
+        return this.post(runId, `note-${progress.code}`, (t) =>
+          this.opts.platform.postText(t, messages.noteMessage(this.f, progress.message)),
+        );
       default:
         return;
     }
@@ -206,7 +212,12 @@ export class NadaConversation {
 
   private async onCompleted(runId: string, result: AdaptJobResult): Promise<void> {
     this.lastLoss.delete(runId);
-    const text = messages.finishedMessage(result.steps, result.firstLoss, result.lastLoss, result.cancelled);
+    const text = messages.finishedMessage(
+      result.steps,
+      result.firstLoss,
+      result.lastLoss,
+      result.cancelled,
+    );
     await this.post(runId, 'done', (t) => this.opts.platform.postText(t, text));
     this.records.delete(runId);
   }

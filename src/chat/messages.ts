@@ -63,6 +63,11 @@ export function startedMessage(totalSteps: number): string {
   return `Training started: ${totalSteps} steps. A preview grid follows at each output interval (top row: the original generator, bottom row: the adapted one).`;
 }
 
+/** A remark from the engine that does not stop the run (a shortened prompt, say). */
+export function noteMessage(f: ChatFormat, message: string): string {
+  return `Note: ${f.escape(message)}`;
+}
+
 /** Caption of a preview grid. */
 export function gridCaption(step: number, totalSteps: number | undefined, loss?: number): string {
   const of = totalSteps ? ` / ${totalSteps}` : '';
@@ -77,7 +82,9 @@ export function finishedMessage(
   lastLoss: number | null,
   cancelled: boolean,
 ): string {
-  const head = cancelled ? `Stopped at step ${steps}, as asked; a checkpoint is kept.` : `Done: ${steps} steps.`;
+  const head = cancelled
+    ? `Stopped at step ${steps}, as asked; a checkpoint is kept.`
+    : `Done: ${steps} steps.`;
   if (firstLoss === null || lastLoss === null) return head;
   return `${head} Directional CLIP loss ${formatLoss(firstLoss)} at the first step → ${formatLoss(lastLoss)} at the last.`;
 }
@@ -107,7 +114,12 @@ const FRIENDLY: Record<string, (message: string) => string> = {
 };
 
 /** The reply for a failed run: a friendly sentence for known codes, the message otherwise. */
-export function failureMessage(f: ChatFormat, code: string, message: string, runId: string): string {
+export function failureMessage(
+  f: ChatFormat,
+  code: string,
+  message: string,
+  runId: string,
+): string {
   const friendly = FRIENDLY[code];
   if (friendly) return friendly(f.escape(message));
   return `The run failed: ${f.escape(message)}. Try again; if it keeps failing, tell whoever runs this bot (run ${f.code(runId)}).`;

@@ -51,12 +51,15 @@ function parseNadaArgs(tokens: Token[]): ParsedCommand {
       continue;
     }
     const name = option[1].toLowerCase() as NadaOption;
-    if (!NADA_OPTIONS.includes(name)) return { command: 'bad-option', option: option[1], reason: 'unknown' };
-    if (options[name] !== undefined) return { command: 'bad-option', option: name, reason: 'repeated' };
+    if (!NADA_OPTIONS.includes(name))
+      return { command: 'bad-option', option: option[1], reason: 'unknown' };
+    if (options[name] !== undefined)
+      return { command: 'bad-option', option: name, reason: 'repeated' };
 
     let value = option[2];
     if (value === undefined && tokens[i + 1] && !isOption(tokens[i + 1])) value = tokens[++i].text;
-    if (value === undefined || value === '') return { command: 'bad-option', option: name, reason: 'no-value' };
+    if (value === undefined || value === '')
+      return { command: 'bad-option', option: name, reason: 'no-value' };
     options[name] = value;
   }
   return { command: 'nada', args: { prompt: words.join(' '), ...options } };

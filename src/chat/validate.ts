@@ -43,7 +43,10 @@ export function validateNadaArgs(args: NadaArgs, limits: NadaLimits): Validation
   if ('kind' in source) return { ok: false, problem: source };
 
   if (comparableText(prompt.text) === comparableText(source.text)) {
-    return { ok: false, problem: { kind: 'same-as-source', prompt: prompt.text, source: source.text } };
+    return {
+      ok: false,
+      problem: { kind: 'same-as-source', prompt: prompt.text, source: source.text },
+    };
   }
 
   const steps = checkInteger('steps', args.steps ?? limits.defaultSteps, 1, limits.maxSteps);

@@ -28,7 +28,11 @@ export const adaptJobSchema = z.object({
   /** the source text the direction starts from ("photo" for face generators) */
   source: z.string().min(1).max(MAX_PROMPT_CHARS),
   steps: z.number().int().min(1).max(100_000),
-  seed: z.number().int().min(0).max(2 ** 31 - 1),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
   /** a preview grid is rendered at step 0, every `outputInterval` steps and at the end */
   outputInterval: z.number().int().min(1),
   requester: z.object({

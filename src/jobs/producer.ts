@@ -30,7 +30,10 @@ export interface Enqueued {
  * await enqueueAdaptation(queue, { prompt: '日本人女性', source: 'photo', steps: 40, ... });
  * // { jobId: '20261203-191344-a1b2c3', runId: '20261203-191344-a1b2c3', position: 0 }
  */
-export async function enqueueAdaptation(queue: AdaptQueue, request: AdaptRequest): Promise<Enqueued> {
+export async function enqueueAdaptation(
+  queue: AdaptQueue,
+  request: AdaptRequest,
+): Promise<Enqueued> {
   const data = adaptJobSchema.parse({
     ...request,
     runId: request.runId ?? newRunId(),

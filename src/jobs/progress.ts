@@ -25,7 +25,14 @@ export const progressSchema = z.discriminatedUnion('type', [
     firstLoss: z.number(),
     lastLoss: z.number(),
   }),
-  z.object({ type: z.literal('error'), step: z.number().int(), code: z.string(), message: z.string() }),
+  /** something the person should know that does not stop the run (a shortened prompt) */
+  z.object({ type: z.literal('note'), code: z.string(), message: z.string() }),
+  z.object({
+    type: z.literal('error'),
+    step: z.number().int(),
+    code: z.string(),
+    message: z.string(),
+  }),
 ]);
 export type RunProgress = z.infer<typeof progressSchema>;
 

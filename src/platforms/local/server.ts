@@ -33,8 +33,8 @@ export interface LocalServerOptions {
  */
 export function buildLocalServer(opts: LocalServerOptions) {
   const app = Fastify({
-    loggerInstance: logger.child({ part: 'local-chat' }),
-    disableRequestLogging: true,
+    // one line per request would drown the run's own lines: only warnings and errors
+    loggerInstance: logger.child({ part: 'local-chat' }, { level: 'warn' }),
     bodyLimit: 256 * 1024,
   });
 
