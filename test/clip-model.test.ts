@@ -43,6 +43,7 @@ function l2normalize(x: tf.Tensor2D): tf.Tensor2D {
 
 describe('config', () => {
   it('takes the golden model head counts from config.json, not from widths', () => {
+    expect(config).toEqual(CLIP_CONFIGS.tiny);
     expect(config).toEqual({
       embedDim: 48,
       imageResolution: 32,
@@ -175,7 +176,7 @@ describe('weight checks', () => {
 });
 
 describe('random models and memory', () => {
-  const tiny: ClipConfig = { ...config, vocabSize: 49408 };
+  const tiny = CLIP_CONFIGS.tiny;
 
   it('GIVEN a seed THEN the random model is reproducible and the seed matters', () => {
     const tokens = tf.tensor2d([[49406, 320, 49407, ...new Array(74).fill(0)]], [1, 77], 'int32');

@@ -22,8 +22,11 @@ const TEXT_B: Pick<ClipConfig, 'contextLength' | 'vocabSize' | 'textWidth'> & {
   textHeads: number;
 } = { contextLength: 77, vocabSize: 49408, textWidth: 512, textLayers: 12, textHeads: 8 };
 
-/** The two models NADA uses, as released by OpenAI. */
-export const CLIP_CONFIGS: Record<'ViT-B/32' | 'ViT-B/16', ClipConfig> = {
+/**
+ * The two models NADA uses, as released by OpenAI, and the tiny model of the golden tests
+ * (test/fixtures/golden/clip/config.json: 4 vision heads although its width is 64).
+ */
+export const CLIP_CONFIGS: Record<'ViT-B/32' | 'ViT-B/16' | 'tiny', ClipConfig> = {
   'ViT-B/32': {
     embedDim: 512,
     imageResolution: 224,
@@ -41,6 +44,19 @@ export const CLIP_CONFIGS: Record<'ViT-B/32' | 'ViT-B/16', ClipConfig> = {
     visionLayers: 12,
     visionHeads: 12,
     ...TEXT_B,
+  },
+  tiny: {
+    embedDim: 48,
+    imageResolution: 32,
+    visionPatchSize: 8,
+    visionWidth: 64,
+    visionLayers: 2,
+    visionHeads: 4,
+    contextLength: 77,
+    vocabSize: 49408,
+    textWidth: 32,
+    textLayers: 2,
+    textHeads: 4,
   },
 };
 

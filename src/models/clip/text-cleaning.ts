@@ -179,6 +179,7 @@ export function uncurlQuotes(text: string): string {
 
 // C0 controls other than tab/newline/form feed/carriage return, DEL, deprecated format
 // characters, the byte-order mark and interlinear annotation marks.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x08\x0b\x0e-\x1f\x7f\u206a-\u206f\ufeff\ufff9-\ufffc]/g;
 
 /** Drops control characters that carry no text. */
