@@ -119,7 +119,7 @@ describe('the local chat in a browser', () => {
     // the closing message, after every grid
     await page.waitForFunction(
       () =>
-        [...document.querySelectorAll('.message.bot .body')].some((n) =>
+        Array.from(document.querySelectorAll('.message.bot .body')).some((n) =>
           n.textContent?.startsWith('Done:'),
         ),
       undefined,
