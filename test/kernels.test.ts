@@ -16,7 +16,7 @@ interface ConvCase {
   x: Shape4; // NHWC
   k: [number, number];
   outC: number; // channels, or the depthwise channel multiplier
-  stride: number;
+  stride: number | [number, number];
   pad: Pad;
   dilation?: number;
 }
@@ -35,6 +35,10 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 10, 11, 3], k: [4, 4], outC: 6, stride: 2, pad: EXPLICIT },
   { x: [1, 6, 6, 7], k: [1, 1], outC: 5, stride: 1, pad: 'valid' },
   { x: [2, 12, 12, 9], k: [3, 3], outC: 12, stride: 1, pad: EXPLICIT },
+  { x: [2, 11, 10, 4], k: [3, 3], outC: 5, stride: 3, pad: 'same' },
+  { x: [1, 9, 9, 3], k: [1, 1], outC: 4, stride: 2, pad: 'valid' },
+  { x: [2, 13, 12, 3], k: [5, 4], outC: 6, stride: 2, pad: EXPLICIT },
+  { x: [3, 8, 9, 5], k: [3, 3], outC: 3, stride: [2, 1], pad: 'same' },
 ];
 
 const DEPTHWISE_CASES: ConvCase[] = [
@@ -84,7 +88,7 @@ function expectNear(
 
 function caseName(c: ConvCase): string {
   const pad = typeof c.pad === 'string' ? c.pad : 'explicit';
-  return `x ${c.x.join('×')}, k ${c.k.join('×')}, out ${c.outC}, stride ${c.stride}, ${pad}, dilation ${c.dilation ?? 1}`;
+  return `x ${c.x.join('×')}, k ${c.k.join('×')}, out ${c.outC}, stride ${String(c.stride)}, ${pad}, dilation ${c.dilation ?? 1}`;
 }
 
 /** Seeded random tensors that stay the same across backends (made as plain arrays). */

@@ -40,8 +40,18 @@ export class BackendOps {
     return this.run('Reshape', { x }, { shape });
   }
 
+  /** Transpose, with axes that stay neighbours merged first (rank 6 often becomes 3). */
   transpose(x: TensorInfo, perm: number[]): TensorInfo {
-    return this.run('Transpose', { x }, { perm });
+    const merged = mergeAxes(x.shape, perm);
+    if (merged.perm.length === x.shape.length) return this.run('Transpose', { x }, { perm });
+    const flat = this.reshape(x, merged.shape);
+    const moved = this.run('Transpose', { x: flat }, { perm: merged.perm });
+    const out = this.reshape(
+      moved,
+      perm.map((a) => x.shape[a]),
+    );
+    this.free(flat, moved);
+    return out;
   }
 
   /** Zero padding; `paddings` holds [before, after] per axis. */
@@ -88,4 +98,23 @@ export class BackendOps {
     const attrs = { strides, pad: 'valid', dilations };
     return this.run('DepthwiseConv2dNative', { x, filter }, attrs as unknown as NamedAttrMap);
   }
+}
+
+/**
+ * Groups axes that the permutation keeps adjacent and in order: transposing [b, q, q, 2, 2, c]
+ * by [0, 1, 3, 2, 4, 5] is transposing [b·q, q, 2, 2·c] by [0, 2, 1, 3].
+ */
+export function mergeAxes(shape: number[], perm: number[]): { shape: number[]; perm: number[] } {
+  // Runs of the output order that are consecutive input axes.
+  const runs: number[][] = [];
+  for (const axis of perm) {
+    const last = runs[runs.length - 1];
+    if (last && last[last.length - 1] + 1 === axis) last.push(axis);
+    else runs.push([axis]);
+  }
+  // Each run becomes one axis; number the runs by their place in the input.
+  const byInput = [...runs].sort((a, b) => a[0] - b[0]);
+  const mergedShape = byInput.map((run) => run.reduce((n, a) => n * shape[a], 1));
+  const mergedPerm = runs.map((run) => byInput.indexOf(run));
+  return { shape: mergedShape, perm: mergedPerm };
 }

@@ -104,7 +104,12 @@ export function spreadForBackprop(ops: BackendOps, dy: TensorInfo, info: ConvInf
 }
 
 /** Pads rows/columns of an NHWC tensor; negative amounts crop. Returns a new tensor. */
-function padOrCrop(ops: BackendOps, x: TensorInfo, rows: number[], cols: number[]): TensorInfo {
+export function padOrCrop(
+  ops: BackendOps,
+  x: TensorInfo,
+  rows: number[],
+  cols: number[],
+): TensorInfo {
   const pos = (v: number) => Math.max(0, v);
   const padded = ops.pad(x, [
     [0, 0],

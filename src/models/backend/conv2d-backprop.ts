@@ -7,6 +7,7 @@ import {
 
 import type { BackendOps } from './backend-ops.ts';
 import { convTaps, cropSpatial, padForWindows, spreadForBackprop } from './conv-geometry.ts';
+import { conv2dBackpropInputByPhases } from './conv2d-transpose.ts';
 
 type Shape4 = [number, number, number, number];
 const TO_NHWC = [0, 2, 3, 1];
@@ -96,9 +97,9 @@ export function conv2dBackpropFilterByMatMul(
 }
 
 /**
- * dL/dx of a 2-D convolution (also the forward pass of a transposed convolution) as a forward
- * stride-1 convolution: dy spread onto the input grid (zeros between samples for stride 2)
- * correlated with the filter flipped in space and transposed to [kH, kW, outC, inC].
+ * dL/dx of a 2-D convolution (also the forward pass of a transposed convolution) as forward
+ * convolutions: at stride 1, dy padded and correlated with the filter flipped in space and
+ * transposed to [kH, kW, outC, inC]; strided, one convolution for all output phases.
  */
 export function conv2dBackpropInputByConv(
   ops: BackendOps,
@@ -119,16 +120,29 @@ export function conv2dBackpropInputByConv(
     attrs.dimRoundingMode,
   );
 
-  // The flipped filter: [kh, kw, inC, outC] → [kh, kw, outC, inC], reversed in both axes.
-  const flipped = ops.reverse(filter, [0, 1]);
-  const flippedT = ops.transpose(flipped, [0, 1, 3, 2]);
-  const spread = spreadForBackprop(ops, dys, info);
-  const dx = ops.conv2d(spread, flippedT, [1, 1], [1, 1]);
-
-  ops.free(flipped, flippedT, spread);
+  const dx =
+    info.strideHeight > 1 || info.strideWidth > 1
+      ? conv2dBackpropInputByPhases(ops, dys, filter, info)
+      : correlateFlipped(ops, dys, filter, info);
   if (!nchw) return dx;
   ops.free(dys);
   const dxNchw = ops.transpose(dx, TO_NCHW);
   ops.free(dx);
   return dxNchw;
+}
+
+/** Stride-1 dL/dx: dy padded for a full correlation with the flipped, transposed filter. */
+function correlateFlipped(
+  ops: BackendOps,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  // [kh, kw, inC, outC] → [kh, kw, outC, inC], reversed in both spatial axes.
+  const flipped = ops.reverse(filter, [0, 1]);
+  const flippedT = ops.transpose(flipped, [0, 1, 3, 2]);
+  const spread = spreadForBackprop(ops, dy, info);
+  const dx = ops.conv2d(spread, flippedT, [1, 1], [1, 1]);
+  ops.free(flipped, flippedT, spread);
+  return dx;
 }
