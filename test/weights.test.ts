@@ -56,6 +56,15 @@ function expectSameTensors(actual: Map<string, RawTensor>, expected: Map<string,
   }
 }
 
+/** The parts of a training checkpoint this test looks at. */
+interface TrainFormat {
+  args: Record<string, unknown>;
+  g_optim: {
+    param_groups: { lr: number; betas: number[] }[];
+    state: Record<string, { exp_avg: RawTensor }>;
+  };
+}
+
 describe('reading rosinality checkpoints', () => {
   const gEma = () => {
     const ref = reference();
@@ -74,10 +83,7 @@ describe('reading rosinality checkpoints', () => {
   }
 
   it('tiny-ffhq.train-format.pt: g_ema is read past the Namespace and the Adam state', async () => {
-    const ckpt = (await loadTorchCheckpoint(SG2('tiny-ffhq.train-format.pt'))) as Record<
-      string,
-      any
-    >;
+    const ckpt = (await loadTorchCheckpoint(SG2('tiny-ffhq.train-format.pt'))) as TrainFormat;
     expect(Object.keys(ckpt)).toEqual(['g', 'd', 'g_ema', 'g_optim', 'd_optim', 'args']);
     expectSameTensors(extractStateDict(ckpt, 'g_ema'), gEma());
     expectSameTensors(extractStateDict(ckpt, 'g'), gEma());

@@ -97,8 +97,7 @@ function readEntry(
   }
   const shape = e.shape;
   const offsets = e.data_offsets;
-  const validShape =
-    Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0);
+  const validShape = Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0);
   const validOffsets =
     Array.isArray(offsets) &&
     offsets.length === 2 &&
