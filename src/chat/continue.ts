@@ -1,0 +1,34 @@
+/** What a reply in a run's thread asks for. */
+export type ThreadReply =
+  | { kind: 'more'; steps: number }
+  | { kind: 'steer'; text: string }
+  | { kind: 'save' }
+  | { kind: 'stop' }
+  | { kind: 'redraw' }
+  | { kind: 'ignore' };
+
+// "20", "+20", "20 more", "20 steps", "more 20": a number of further steps.
+const MORE = /^(?:\+|more\s+)?(\d{1,6})(?:\s*(?:more|steps?|more steps?))?$/iu;
+
+/**
+ * Reads a reply typed in a run's thread (mentions of the bot already removed): a number
+ * trains that many more steps, `save` posts the favourites, `stop` or `/stop` cancels, `again`
+ * draws new samples, and any other text steers toward that text.
+ *
+ * @example
+ * parseThreadReply('20');           // { kind: 'more', steps: 20 }
+ * parseThreadReply('bronze statue'); // { kind: 'steer', text: 'bronze statue' }
+ */
+export function parseThreadReply(raw: string): ThreadReply {
+  const text = raw.trim();
+  if (text === '') return { kind: 'ignore' };
+  const word = text.toLowerCase().replace(/[.!]+$/u, '');
+  if (word === 'save') return { kind: 'save' };
+  if (word === 'stop' || word === '/stop' || word === 'cancel') return { kind: 'stop' };
+  if (word === 'again' || word === 'redraw' || word === '🔁') return { kind: 'redraw' };
+  const more = MORE.exec(text);
+  if (more) return { kind: 'more', steps: Number(more[1]) };
+  // other slash commands are not meant for the run (`/help` and friends go to the command path)
+  if (text.startsWith('/')) return { kind: 'ignore' };
+  return { kind: 'steer', text };
+}
