@@ -36,7 +36,7 @@ ensure_redis_server_binary() {
 # True when a Redis answers PING at host $1, port $2 (bash's /dev/tcp; no client needed).
 redis_answers() {
   local reply=''
-  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
+  { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&3
   read -r -t 2 reply <&3 || true
   exec 3>&- 3<&-
