@@ -215,13 +215,22 @@ describe('GIVEN odd input', () => {
     expect(r.routes[0].via).toBe('multilingual');
   });
 
-  it("THEN an unrecognised Latin word keeps ViT-B/16 on CLIP's encoder with a warning", () => {
-    const r = route('Skizze');
-    expect(r.target.language.code).toBe('und');
-    expect(r.routes[0].via).toBe('multilingual');
-    expect(r.routes[1].via).toBe('clip');
+  it("THEN a Latin name no detector places keeps ViT-B/16 on CLIP's encoder, with a warning", () => {
+    const r = route('Mona Lisa');
+    expect(r.target.language).toMatchObject({ code: 'und', english: 'unsure' });
+    expect(r.routes.map((x) => x.via)).toEqual(['multilingual', 'clip']);
     expect(r.routes[1].warnings[0]).toMatch(/language not recognised/);
-    expect(route('Frau mit Hut').routes[1].status).toBe('dropped'); // German, detected: dropped
+  });
+
+  it('THEN a Latin word with no English in it and a foreign hint is not English', () => {
+    for (const prompt of ['Skizze', 'estatua de bronce', 'Frau mit Hut']) {
+      const r = route(prompt);
+      expect(r.target.language.english, prompt).toBe('no');
+      expect(
+        r.routes.map((x) => x.status),
+        prompt,
+      ).toEqual(['encoded', 'dropped']);
+    }
   });
 
   it('THEN 10,000 characters, an empty prompt and a lone surrogate give clear errors or clean text', () => {
@@ -264,6 +273,8 @@ describe('the routing record', () => {
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     const lines = explainRouting(r);
     expect(lines[0]).toMatch(/^ViT-B\/32: tiny-xlmr-b32 — Japanese → tiny-xlmr-b32/);
-    expect(lines[1]).toMatch(/^ViT-B\/16: dropped — Japanese: /);
+    expect(lines[1]).toMatch(
+      /^ViT-B\/16: dropped — no loaded text encoder reads Japanese for ViT-B\/16/,
+    );
   });
 });

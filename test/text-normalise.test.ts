@@ -110,6 +110,14 @@ describe('script and language', () => {
     expect(lang('a 日本人 woman').code).toBe('zh');
     expect(detectScripts('ブロンズ像').mixed).toBe(false); // kana + kanji is plain Japanese
   });
+
+  it('tells English, not English and unsure apart for Latin text', () => {
+    expect(lang('bronze statue').english).toBe('yes');
+    expect(lang('Skizze')).toMatchObject({ code: 'und', english: 'no' });
+    expect(lang('Mona Lisa')).toMatchObject({ code: 'und', english: 'unsure' });
+    expect(lang('🗿').english).toBe('yes'); // no words: CLIP's own encoder is as good as any
+    expect(lang('청동상').english).toBe('no');
+  });
 });
 
 describe('the shipped English list', () => {

@@ -11,6 +11,8 @@ export interface LanguageGuess {
   /** 'script' (the script decides), 'english-words', 'detector', 'none' */
   method: 'script' | 'english-words' | 'detector' | 'none';
   confident: boolean;
+  /** 'unsure' only for Latin text that is neither recognised as English nor hinted otherwise */
+  english: 'yes' | 'no' | 'unsure';
   note: string;
 }
 
@@ -105,7 +107,11 @@ function guessLatin(
     return guess(top.lang, 'detector', true, `tinyld: ${top.lang} (${top.accuracy.toFixed(2)})`);
   }
   const hint = top ? `; tinyld's weak guess ${top.lang} (${top.accuracy.toFixed(2)})` : '';
-  return guess('und', 'none', false, `Latin script, not recognised as English${hint}`);
+  const und = guess('und', 'none', false, `Latin script, not recognised as English${hint}`);
+  // Few English words and a non-English hint ("Skizze", "estatua de bronce"): not English.
+  // No hint at all ("Mona Lisa"): a name CLIP may know, so unsure.
+  const notEnglish = known / words.length < 0.5 && top !== undefined && top.lang !== 'en';
+  return { ...und, alternatives: top ? [top.lang] : [], english: notEnglish ? 'no' : 'unsure' };
 }
 
 function guessByScript(text: string, script: Script): LanguageGuess {
@@ -131,5 +137,6 @@ function guess(
   confident: boolean,
   note: string,
 ): LanguageGuess {
-  return { code, alternatives: [], method, confident, note };
+  const english = code === 'en' || code === 'zxx' ? 'yes' : 'no';
+  return { code, alternatives: [], method, confident, english, note };
 }

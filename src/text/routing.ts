@@ -72,7 +72,7 @@ export function analyseText(
     scripts,
     englishWords ?? (defaultLexicon ??= englishLexicon()),
   );
-  const english = language.code === 'en' || language.code === 'zxx';
+  const english = language.english === 'yes';
   return { ...clean, scripts, language, english };
 }
 
@@ -149,14 +149,18 @@ function routeSpace(
     const why = `no multilingual encoder maps ${lang} into ${model.space}: using the English rendering "${rendering.target}"`;
     return encoded(model, clip, 'english-rendering', rendering, why, warnings);
   }
-  if (clip && !target.language.confident && target.language.code === 'und' && source.english) {
+  if (clip && target.language.english === 'unsure' && source.english) {
     warnings.push(
       `language not recognised (${target.language.note}); CLIP's English encoder may misread it`,
     );
     const why = `language unclear and no multilingual encoder for ${model.space}: CLIP's own text encoder`;
     return encoded(model, clip, 'clip', texts, why, warnings);
   }
-  return dropped(model, lang, fits.length > 0, warnings);
+  // Name the text no encoder reads: the prompt, or else the source text.
+  const foreign = target.english
+    ? `the source text "${source.text}" (${languageName(source.language)})`
+    : lang;
+  return dropped(model, foreign, fits.length > 0, warnings);
 }
 
 function encoded(
@@ -173,13 +177,13 @@ function encoded(
 
 function dropped(
   model: RunClipModel,
-  lang: string,
+  what: string,
   anyEncoder: boolean,
   warnings: string[],
 ): SpaceRoute {
   const none = model.space === 'ViT-B/16' ? ' (no multilingual CLIP encoder exists for it)' : '';
-  const what = anyEncoder ? `no loaded text encoder reads ${lang}` : 'no text encoder is loaded';
-  const reason = `${lang}: ${what} for ${model.space}${none}; dropped from the run (an English rendering would keep it)`;
+  const missing = anyEncoder ? `no loaded text encoder reads ${what}` : 'no text encoder is loaded';
+  const reason = `${missing} for ${model.space}${none}; dropped from the run (an English rendering would keep it)`;
   return { space: model.space, status: 'dropped', reason, warnings };
 }
 
