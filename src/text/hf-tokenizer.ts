@@ -14,7 +14,17 @@ export interface TokenBatch {
   tokens: string[][];
 }
 
-type Json = Record<string, any>;
+/** The parts of tokenizer.json nadabot reads itself; the library reads the rest. */
+interface NormalizerJson {
+  type?: string;
+  lowercase?: boolean;
+  strip_accents?: boolean | null;
+  normalizers?: NormalizerJson[];
+}
+type Json = Record<string, unknown> & {
+  normalizer?: NormalizerJson | null;
+  padding?: { pad_id?: number } | null;
+};
 
 /**
  * A Hugging Face `tokenizer.json` (WordPiece, Unigram, BPE…) run by `@huggingface/tokenizers`,
@@ -104,7 +114,7 @@ export class HfTokenizer {
 }
 
 /** Whether a tokenizer.json normalizer drops nonspacing marks (uncased BERT does). */
-export function normaliserStripsMarks(normalizer: Json | null | undefined): boolean {
+export function normaliserStripsMarks(normalizer: NormalizerJson | null | undefined): boolean {
   if (!normalizer) return false;
   switch (normalizer.type) {
     case 'StripAccents':
@@ -116,7 +126,7 @@ export function normaliserStripsMarks(normalizer: Json | null | undefined): bool
         (normalizer.strip_accents == null && normalizer.lowercase === true)
       );
     case 'Sequence':
-      return (normalizer.normalizers as Json[]).some(normaliserStripsMarks);
+      return (normalizer.normalizers ?? []).some(normaliserStripsMarks);
     default:
       return false;
   }

@@ -5,7 +5,13 @@ import { NadaError } from '../errors.ts';
 import type { HeadTensors } from '../models/mclip/index.ts';
 import { readSafetensors, type RawTensor } from '../models/weights/safetensors.ts';
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
+
+/** One entry of sentence-transformers' modules.json. */
+interface ModuleEntry {
+  type: string;
+  path: string;
+}
 
 /** A multilingual encoder's files, found in one of the layouts its public release uses. */
 export interface EncoderFolder {
@@ -63,8 +69,8 @@ function readMclip(dir: string): EncoderFolder {
 }
 
 function readSentenceTransformers(dir: string): EncoderFolder {
-  const modules = readJson(join(dir, 'modules.json')) as unknown as Json[];
-  const find = (kind: string) => modules.find((m) => String(m.type).endsWith(`.${kind}`));
+  const modules = readJson(join(dir, 'modules.json')) as unknown as ModuleEntry[];
+  const find = (kind: string) => modules.find((m) => m.type.endsWith(`.${kind}`));
   const [tm, pm, dm] = [find('Transformer'), find('Pooling'), find('Dense')];
   if (!tm || !pm || !dm) {
     throw new NadaError(
@@ -114,7 +120,7 @@ export function readHead(dir: string): { head: HeadTensors; files: string[] } {
     const weight = need(tensors, 'LinearTransformation.weight', file);
     return { head: { weight, bias: tensors.get('LinearTransformation.bias') }, files: [file] };
   }
-  const modules = readJson(join(dir, 'modules.json')) as unknown as Json[];
+  const modules = readJson(join(dir, 'modules.json')) as unknown as ModuleEntry[];
   const dense = modules.find((m) => String(m.type).endsWith('.Dense'));
   const pooling = modules.find((m) => String(m.type).endsWith('.Pooling'));
   if (!dense || !pooling) {

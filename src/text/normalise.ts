@@ -75,10 +75,9 @@ function refuseHuge(input: string, maxChars: number, label: string): void {
   throw tooLong(label, codePoints(input), maxChars);
 }
 
+// UTF-16 units minus one per surrogate pair.
 function codePoints(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
+  return text.length - (text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0);
 }
 
 function checkLength(text: string, maxChars: number, label: string): string {

@@ -76,7 +76,8 @@ export class OnnxEncoder implements TextEncoder {
       );
     }
     const config = readJson(join(dir, 'config.json'));
-    const tokenizer = HfTokenizer.load(dir, config.pad_token_id);
+    const padId = typeof config.pad_token_id === 'number' ? config.pad_token_id : undefined;
+    const tokenizer = HfTokenizer.load(dir, padId);
     const session = await ort.InferenceSession.create(file, {
       executionProviders: opts.executionProviders ?? ['cpu'],
     });

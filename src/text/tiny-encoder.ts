@@ -164,11 +164,14 @@ function randomTensors(
   };
   const d = spec.hidden ?? 16;
   const ffn = d * 2;
-  const lin = (p: string, o: number, i: number) => (
-    put(`${p}.weight`, [o, i]),
-    put(`${p}.bias`, [o])
-  );
-  const ln = (p: string) => (put(`${p}.weight`, [d], 1), put(`${p}.bias`, [d]));
+  const lin = (p: string, o: number, i: number) => {
+    put(`${p}.weight`, [o, i]);
+    put(`${p}.bias`, [o]);
+  };
+  const ln = (p: string) => {
+    put(`${p}.weight`, [d], 1);
+    put(`${p}.bias`, [d]);
+  };
   put('transformer.embeddings.word_embeddings.weight', [vocabSize, d], 0, 1);
   put(
     'transformer.embeddings.position_embeddings.weight',
@@ -186,18 +189,18 @@ function randomTensors(
     if (spec.architecture === 'distilbert') {
       const p = `transformer.transformer.layer.${i}.`;
       for (const n of ['q_lin', 'k_lin', 'v_lin', 'out_lin']) lin(`${p}attention.${n}`, d, d);
-      (ln(`${p}sa_layer_norm`),
-        lin(`${p}ffn.lin1`, ffn, d),
-        lin(`${p}ffn.lin2`, d, ffn),
-        ln(`${p}output_layer_norm`));
+      ln(`${p}sa_layer_norm`);
+      lin(`${p}ffn.lin1`, ffn, d);
+      lin(`${p}ffn.lin2`, d, ffn);
+      ln(`${p}output_layer_norm`);
     } else {
       const p = `transformer.encoder.layer.${i}.`;
       for (const n of ['self.query', 'self.key', 'self.value', 'output.dense'])
         lin(`${p}attention.${n}`, d, d);
-      (ln(`${p}attention.output.LayerNorm`),
-        lin(`${p}intermediate.dense`, ffn, d),
-        lin(`${p}output.dense`, d, ffn),
-        ln(`${p}output.LayerNorm`));
+      ln(`${p}attention.output.LayerNorm`);
+      lin(`${p}intermediate.dense`, ffn, d);
+      lin(`${p}output.dense`, d, ffn);
+      ln(`${p}output.LayerNorm`);
     }
   }
   lin('LinearTransformation', spec.outDim, d);
