@@ -130,6 +130,16 @@ describe('GIVEN an English prompt', () => {
     expect(r.kept).toEqual(['ViT-B/32', 'ViT-B/16']);
     expect(r.routes[0].reason).toBe("English: CLIP's own text encoder");
   });
+
+  it("THEN the vectors are CLIP's own, and encoding leaves no tensors behind", async () => {
+    const before = tf.memory().numTensors;
+    const [b32, b16] = await encodeRouted(route('bronze statue'), encoders);
+    expect(tf.memory().numTensors).toBe(before);
+    const [want32] = await clipB32.encode(['bronze statue']);
+    const [want16] = await clipB16.encode(['photo']);
+    expectClose(b32.target, want32, FORWARD, 'ViT-B/32 target via CLIP');
+    expectClose(b16.source, want16, FORWARD, 'ViT-B/16 source via CLIP');
+  });
 });
 
 describe('GIVEN a Japanese prompt (ブロンズ像)', () => {
@@ -161,7 +171,9 @@ describe('GIVEN a Japanese prompt (ブロンズ像)', () => {
 
   it('THEN the encoded vectors come from the routed encoder for both texts', async () => {
     const r = route('ブロンズ像');
+    const before = tf.memory().numTensors;
     const [b32] = await encodeRouted(r, encoders);
+    expect(tf.memory().numTensors).toBe(before);
     const [target, source] = await xlmr.encode(['ブロンズ像', 'photo']);
     expectClose(b32.target, target, FORWARD, 'routed target');
     expectClose(b32.source, source, FORWARD, 'routed source via the multilingual encoder');

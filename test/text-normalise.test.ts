@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { isNadaError } from '../src/errors.ts';
 import {
+  defaultSourceText,
   detectScripts,
   englishLexicon,
   guessLanguage,
@@ -129,5 +130,15 @@ describe('the shipped English list', () => {
     for (const must of ['bronze statue', 'sketch', 'Japanese woman', 'photo', 'ukiyo-e']) {
       expect(list).toContain(must);
     }
+  });
+});
+
+describe('the default source text', () => {
+  it('follows the base model: photo for faces, the animal or scene otherwise', () => {
+    expect(defaultSourceText('ffhq-1024')).toBe('photo');
+    expect(defaultSourceText('afhqdog-512')).toBe('dog');
+    expect(defaultSourceText('lsun-church-256')).toBe('church');
+    expect(defaultSourceText('something-new')).toBe('photo');
+    expect(defaultSourceText('ffhq', '写真')).toBe('写真'); // model.json's own source wins
   });
 });

@@ -92,7 +92,12 @@ export class OnnxEncoder implements TextEncoder {
       { hash: hashFiles(hashed), maxTokens, id },
       opts,
     );
-    await enc.encode(['a']);
+    try {
+      await enc.encode(['a']);
+    } catch (err) {
+      enc.dispose();
+      throw err;
+    }
     return enc;
   }
 
