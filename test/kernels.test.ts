@@ -117,7 +117,7 @@ beforeAll(async () => {
 });
 
 describe('nadabot kernels', () => {
-  it('registers the four wasm gradient kernels, wasm Slice and the cpu filter gradient', () => {
+  it('registers the four wasm gradient kernels, Slice on both, and the cpu filter gradient', () => {
     const wasm = trainingKernelConfigs('wasm').map((k) => k.kernelName);
     expect(wasm.sort()).toEqual([
       'Conv2DBackpropFilter',
@@ -127,7 +127,10 @@ describe('nadabot kernels', () => {
       'Slice',
     ]);
     for (const name of wasm) expect(tf.getKernel(name, 'wasm')).toBeDefined();
-    expect(trainingKernelConfigs('cpu').map((k) => k.kernelName)).toEqual(['Conv2DBackpropFilter']);
+    expect(trainingKernelConfigs('cpu').map((k) => k.kernelName)).toEqual([
+      'Conv2DBackpropFilter',
+      'Slice',
+    ]);
   });
 });
 
@@ -324,18 +327,18 @@ const SLICE_CASES: [string, number[], number[], number[]][] = [
   ['empty', [4, 5], [1, 1], [0, 3]],
 ];
 
-describe('on wasm, Slice matches tfjs cpu', () => {
+describe.each(BACKENDS)('on %s, Slice matches tfjs cpu', (backend) => {
   it.each(SLICE_CASES)('%s', async (_name, shape, begin, size) => {
     const x = random(shape, 14);
     const slice = () => tf.slice(x, begin, size);
-    const [actual, expected] = [await on('wasm', slice), await on(REFERENCE, slice)];
+    const [actual, expected] = [await on(backend, slice), await on(REFERENCE, slice)];
     expect(actual.shape).toEqual(expected.shape);
     expect(Array.from(actual.data)).toEqual(Array.from(expected.data));
     x.dispose();
   });
 
   it('slices int32 tensors too', async () => {
-    await tf.setBackend('wasm');
+    await tf.setBackend(backend);
     const x = tf.range(0, 60, 1, 'int32').reshape([3, 4, 5]);
     const y = tf.slice(x, [1, 1, 2], [2, 2, 2]);
     expect(y.dtype).toBe('int32');

@@ -14,8 +14,8 @@ type Pair = [number, number];
  *
  * @example
  * const ops = new BackendOps(backend, 'wasm');
- * const y = ops.matMul(a, b, true, false); // aᵀ·b
- * ops.free(a);
+ * const t = ops.transpose(x, [3, 1, 2, 0]); // [c, h, w, b]
+ * ops.free(t);
  */
 export class BackendOps {
   constructor(
@@ -61,18 +61,6 @@ export class BackendOps {
 
   slice(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
     return this.run('Slice', { x }, { begin, size });
-  }
-
-  stridedSlice(x: TensorInfo, begin: number[], end: number[], strides: number[]): TensorInfo {
-    return this.run('StridedSlice', { x }, { begin, end, strides, beginMask: 0, endMask: 0 });
-  }
-
-  concat(xs: TensorInfo[], axis: number): TensorInfo {
-    return this.run('Concat', xs, { axis });
-  }
-
-  matMul(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo {
-    return this.run('BatchMatMul', { a, b }, { transposeA, transposeB });
   }
 
   mul(a: TensorInfo, b: TensorInfo): TensorInfo {

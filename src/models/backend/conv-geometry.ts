@@ -24,33 +24,6 @@ export function padForWindows(ops: BackendOps, x: TensorInfo, info: ConvInfo): T
   ]);
 }
 
-/**
- * The input windows seen by each filter tap, in (row, column) tap order: for tap (kh, kw) the
- * window is x[b, oh·s + kh·d − padTop, ow·s + kw·d − padLeft, c], one [batch, outH, outW, inC]
- * tensor per tap. `x` is NHWC. Concatenated along channels they are the im2col matrix.
- */
-export function convTaps(ops: BackendOps, x: TensorInfo, info: ConvInfo): TensorInfo[] {
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
-  const { dilationHeight: dh, dilationWidth: dw } = info;
-  const [batch, , , channels] = x.shape;
-  const padded = padForWindows(ops, x, info);
-
-  const taps: TensorInfo[] = [];
-  for (let kh = 0; kh < info.filterHeight; kh++) {
-    for (let kw = 0; kw < info.filterWidth; kw++) {
-      const begin = [0, kh * dh, kw * dw, 0];
-      if (sh === 1 && sw === 1) {
-        taps.push(ops.slice(padded, begin, [batch, oh, ow, channels]));
-      } else {
-        const end = [batch, begin[1] + (oh - 1) * sh + 1, begin[2] + (ow - 1) * sw + 1, channels];
-        taps.push(ops.stridedSlice(padded, begin, end, [1, sh, sw, 1]));
-      }
-    }
-  }
-  ops.free(padded);
-  return taps;
-}
-
 /** Keeps the first `rows` × `cols` of axes 1 and 2; frees `x` when it crops. */
 export function cropSpatial(
   ops: BackendOps,

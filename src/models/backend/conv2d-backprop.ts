@@ -6,7 +6,7 @@ import {
 } from '@tensorflow/tfjs-core';
 
 import type { BackendOps } from './backend-ops.ts';
-import { convTaps, cropSpatial, padForWindows, spreadForBackprop } from './conv-geometry.ts';
+import { cropSpatial, padForWindows, spreadForBackprop } from './conv-geometry.ts';
 import { conv2dBackpropInputByPhases } from './conv2d-transpose.ts';
 
 type Shape4 = [number, number, number, number];
@@ -36,13 +36,12 @@ function filterProblem(
 }
 
 /**
- * dL/dfilter of a 2-D convolution as one forward convolution, for backends whose convolution
- * is much faster than their transposed matrix product (wasm/XNNPACK): with the channels of x
+ * dL/dfilter of a 2-D convolution as one forward convolution: with the channels of x
  * as the batch and its batch as the channels, correlating x ([inC, H, W, batch]) with dy as
  * the filter ([outH, outW, batch, outC], dilated by the forward stride) sums over batch and
  * output positions and leaves [inC, kH, kW, outC]. Returns [kH, kW, inC, outC].
  */
-export function conv2dBackpropFilterByConv(
+export function conv2dBackpropFilter(
   ops: BackendOps,
   x: TensorInfo,
   dy: TensorInfo,
@@ -66,42 +65,11 @@ export function conv2dBackpropFilterByConv(
 }
 
 /**
- * dL/dfilter of a 2-D convolution as one matrix product, for backends whose matrix product is
- * their fastest operation (cpu): the im2col matrix of x ([batch·outH·outW, kH·kW·inC], from
- * strided slices of the padded input) transposed times dy ([batch·outH·outW, outC]).
- * Returns [kH, kW, inC, outC].
- */
-export function conv2dBackpropFilterByMatMul(
-  ops: BackendOps,
-  x: TensorInfo,
-  dy: TensorInfo,
-  attrs: Conv2DBackpropFilterAttrs,
-): TensorInfo {
-  const { xs, dys, info, release } = filterProblem(ops, x, dy, attrs);
-
-  // im2col: [b, oh, ow, kh·kw·inC] → [rows, kh·kw·inC]
-  const taps = convTaps(ops, xs, info);
-  const cols = taps.length === 1 ? taps[0] : ops.concat(taps, 3);
-  const rows = info.batchSize * info.outHeight * info.outWidth;
-  const patches = ops.reshape(cols, [rows, cols.shape[3]]);
-  const dy2d = ops.reshape(dys, [rows, info.outChannels]);
-
-  // [kh·kw·inC, outC] → [kh, kw, inC, outC]
-  const product = ops.matMul(patches, dy2d, true, false);
-  const dw = ops.reshape(product, attrs.filterShape);
-
-  ops.free(patches, dy2d, product, ...taps);
-  if (cols !== taps[0]) ops.free(cols);
-  release();
-  return dw;
-}
-
-/**
  * dL/dx of a 2-D convolution (also the forward pass of a transposed convolution) as forward
  * convolutions: at stride 1, dy padded and correlated with the filter flipped in space and
  * transposed to [kH, kW, outC, inC]; strided, one convolution for all output phases.
  */
-export function conv2dBackpropInputByConv(
+export function conv2dBackpropInput(
   ops: BackendOps,
   dy: TensorInfo,
   filter: TensorInfo,

@@ -87,3 +87,21 @@ export function sliceWasm(backend: KernelBackend, x: TensorInfo, attrs: SliceAtt
   copySlice(src, dst, planSlice(x.shape, begin, size));
   return out;
 }
+
+/**
+ * Slice for the cpu backend, whose own kernel indexes element by element whenever the slice
+ * is not one contiguous block (every crop of an NHWC image).
+ */
+export function sliceCpu(backend: KernelBackend, x: TensorInfo, attrs: SliceAttrs): TensorInfo {
+  const [begin, size] = slice_util.parseSliceParams(x, attrs.begin, attrs.size);
+  const out = util.getTypedArrayFromDType(x.dtype as 'float32', util.sizeFromShape(size));
+  if (out.length > 0) {
+    const src = backend.readSync(x.dataId) as TypedArray;
+    copySlice(src, out, planSlice(x.shape, begin, size));
+  }
+  return (backend as unknown as CpuBackend).makeTensorInfo(size, x.dtype, out);
+}
+
+interface CpuBackend {
+  makeTensorInfo(shape: number[], dtype: string, values: TypedArray): TensorInfo;
+}
