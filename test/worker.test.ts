@@ -158,3 +158,51 @@ describe('the NADA worker', () => {
     expect(existsSync(path.join(runDir, 'checkpoints', 'latest.safetensors'))).toBe(true);
   });
 });
+
+describe('when a worker shuts down mid-run', () => {
+  it('GIVEN a run in progress WHEN its worker closes THEN the next worker resumes it to the last step', async () => {
+    let closing: Promise<void> | undefined;
+    const heard: RunProgress[] = [];
+    let resolveEnd!: (result: AdaptJobResult) => void;
+    const ended = new Promise<AdaptJobResult>((resolve) => (resolveEnd = resolve));
+    let jobId = '';
+    const unsubscribe = subscribeRunEvents(events, {
+      onProgress: async (id, p) => {
+        if (id !== jobId) return;
+        heard.push(p);
+        // the first step's report: shut this worker down
+        if (p.type === 'step' && !closing) closing = worker.close();
+      },
+      onCompleted: (id, result) => {
+        if (id === jobId) resolveEnd(result);
+      },
+    });
+    ({ jobId } = await enqueueAdaptation(queue, {
+      prompt: 'bronze statue',
+      source: 'photo',
+      steps: 4,
+      seed: 3,
+      outputInterval: 2,
+      requester: { platform: 'test', userId: 'u1' },
+      reply: { platform: 'test', channelId: 'c1', threadId: 't1' },
+    }));
+
+    // the first worker stops after its current step and hands the job back
+    await expect.poll(() => closing !== undefined, { interval: 500, timeout: 120_000 }).toBe(true);
+    await closing;
+    expect(await (await queue.getJob(jobId))?.getState()).toBe('waiting');
+    const stoppedAt = heard.filter((p) => p.type === 'step').length;
+    expect(stoppedAt).toBeGreaterThanOrEqual(1);
+    expect(stoppedAt).toBeLessThan(4);
+
+    // a second worker finishes the run from the checkpoint, not from step 0
+    worker = await startNadaWorker(config);
+    const result = await ended;
+    unsubscribe();
+    expect(result).toMatchObject({ runId: jobId, steps: 4, cancelled: false });
+    const started = heard.filter((p) => p.type === 'started');
+    expect(started).toHaveLength(2);
+    const steps = heard.filter((p) => p.type === 'step').map((p) => p.step);
+    expect(steps).toEqual([...Array(4).keys()].map((i) => i + 1));
+  });
+});

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.ts';
 import { isNadaError } from '../src/errors.ts';
@@ -44,9 +44,10 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
 
   // the BullMQ worker
   const connection = createRedis(config.redisUrl);
+  const shutdown = { requested: false };
   const worker = new Worker<AdaptJob, AdaptJobResult>(
     config.queueName,
-    (job, _token, signal) => processAdaptJob(job, { config, models, signal }),
+    (job, token, signal) => processAdaptJob(job, { config, models, signal, token, shutdown }),
     { connection, concurrency: 1, lockDuration: LOCK_MS, maxStalledCount: 1 },
   );
   worker.on('failed', (job, err) =>
@@ -61,7 +62,10 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
 
   return {
     worker,
+    // the running job stops after its current step and goes back to the queue
     close: async () => {
+      shutdown.requested = true;
+      worker.cancelAllJobs('worker shutting down');
       await worker.close();
       subscriber.disconnect();
       connection.disconnect();
@@ -83,6 +87,10 @@ interface JobContext {
   config: Config;
   models: EngineModels;
   signal?: AbortSignal;
+  /** the job's lock token, to hand the job back to the queue */
+  token?: string;
+  /** set when the worker is shutting down: a stopped run then waits for another worker */
+  shutdown?: { requested: boolean };
 }
 
 /**
@@ -127,11 +135,21 @@ export async function processAdaptJob(
       { models: ctx.models, signal: ctx.signal, logger: log, onEvent: (e) => reporter.report(e) },
     );
     reporter.throwIfFailed();
+    if (result.cancelled && ctx.shutdown?.requested) await handBack(job, ctx.token);
     return reporter.summary(result);
   } catch (err) {
+    if (err instanceof WaitingError) throw err;
     await reporter.reportError(err);
     throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
   }
+}
+
+// The worker is going away: the run goes back to the queue, and whichever worker takes it
+// next resumes from the checkpoint the engine saved when it stopped.
+async function handBack(job: Job, token: string | undefined): Promise<never> {
+  logger.info({ jobId: job.id }, 'worker shutting down; run handed back to the queue');
+  await job.moveToWait(token);
+  throw new WaitingError();
 }
 
 // A checkpoint left by an earlier attempt of this job, and the step it reached.

@@ -50,8 +50,8 @@ export class ProgressReporter {
     return {
       runId: result.runId,
       steps: this.finished?.step ?? this.step,
-      firstLoss: this.finished?.firstLoss ?? result.losses[0] ?? null,
-      lastLoss: this.finished?.lastLoss ?? result.losses.at(-1) ?? null,
+      firstLoss: finiteOrNull(this.finished?.firstLoss ?? result.losses[0]),
+      lastLoss: finiteOrNull(this.finished?.lastLoss ?? result.losses.at(-1)),
       grids: result.grids.map((g) => this.relative(g)),
       cancelled: result.cancelled,
     };
@@ -72,4 +72,9 @@ export class ProgressReporter {
   private relative(file: string): string {
     return path.relative(this.artifactsDir, path.resolve(file)).split(path.sep).join('/');
   }
+}
+
+// A run stopped before its first step has no loss (the engine reports NaN).
+function finiteOrNull(value: number | undefined): number | null {
+  return value !== undefined && Number.isFinite(value) ? value : null;
 }
