@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { isNadaError } from '../src/errors.ts';
 import type { MclipTextModel } from '../src/models/mclip/index.ts';
+import { readSafetensors, type RawTensor } from '../src/models/weights/safetensors.ts';
 import { MclipEncoder, OnnxEncoder, writeTinyEncoder } from '../src/text/index.ts';
 import { FORWARD, expectClose } from './helpers/golden.ts';
 
@@ -86,6 +88,46 @@ function byHand(model: MclipTextModel, ids: number[][], mask: number[][]): numbe
   });
 }
 
+/**
+ * A float state dict as `torch.save` writes it (zip: archive/data.pkl, protocol 2, one storage
+ * per tensor), for the folders older releases ship with pytorch_model.bin.
+ */
+function torchSave(tensors: Map<string, RawTensor>): Uint8Array {
+  const pkl: number[] = [];
+  const text = (x: string) => [...new TextEncoder().encode(x)];
+  const u32 = (n: number) => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24];
+  const str = (x: string) => pkl.push(0x58, ...u32(text(x).length), ...text(x)); // BINUNICODE
+  const int = (n: number) => pkl.push(0x4a, ...u32(n)); // BININT
+  const global = (mod: string, name: string) => pkl.push(0x63, ...text(`${mod}\n${name}\n`));
+  const files: Record<string, Uint8Array> = {
+    'archive/byteorder': Uint8Array.from(text('little')),
+  };
+  pkl.push(0x80, 2, 0x7d, 0x28); // PROTO 2, EMPTY_DICT, MARK
+  [...tensors].forEach(([name, t], i) => {
+    const strides = t.shape.map((_, d) => t.shape.slice(d + 1).reduce((a, b) => a * b, 1));
+    str(name);
+    global('torch._utils', '_rebuild_tensor_v2');
+    pkl.push(0x28, 0x28); // MARK (args), MARK (persistent id)
+    str('storage');
+    global('torch', 'FloatStorage');
+    [String(i), 'cpu'].forEach(str);
+    int(t.data.length);
+    pkl.push(0x74, 0x51); // TUPLE, BINPERSID
+    int(0);
+    for (const dims of [t.shape, strides]) {
+      pkl.push(0x28); // MARK, then the size or stride tuple
+      dims.forEach(int);
+      pkl.push(0x74);
+    }
+    pkl.push(0x89); // requires_grad False
+    global('collections', 'OrderedDict');
+    pkl.push(0x29, 0x52, 0x74, 0x52); // (), REDUCE; TUPLE, REDUCE
+    files[`archive/data/${i}`] = new Uint8Array(Float32Array.from(t.data).buffer);
+  });
+  pkl.push(0x75, 0x2e); // SETITEMS, STOP
+  return zipSync({ 'archive/data.pkl': Uint8Array.from(pkl), ...files }, { level: 0 });
+}
+
 describe('GIVEN an M-CLIP folder (config.json, tokenizer.json, model.safetensors)', () => {
   it('THEN the Unigram tokenizer adds <s> … </s> and splits by the vocabulary', async () => {
     const enc = await MclipEncoder.load(join(root, 'xlmr'), SPACE);
@@ -130,6 +172,24 @@ describe('GIVEN an M-CLIP folder (config.json, tokenizer.json, model.safetensors
     const batch = await enc.encode(TEXTS);
     expectClose(alone, batch[2], FORWARD, 'padding invariance');
     enc.dispose();
+  });
+
+  it('THEN the same folder with pytorch_model.bin (as older releases ship) gives the same vectors', async () => {
+    const dir = join(root, 'xlmr-bin');
+    cpSync(join(root, 'xlmr'), dir, { recursive: true });
+    const weights = readSafetensors(join(dir, 'model.safetensors')).tensors;
+    writeFileSync(join(dir, 'pytorch_model.bin'), torchSave(weights));
+    rmSync(join(dir, 'model.safetensors'));
+    const fromBin = await MclipEncoder.load(dir, SPACE);
+    const fromSafetensors = await MclipEncoder.load(join(root, 'xlmr'), SPACE);
+    const [a, b] = [await fromBin.encode(TEXTS), await fromSafetensors.encode(TEXTS)];
+    expectClose(
+      a.flatMap((v) => Array.from(v)),
+      b.flatMap((v) => Array.from(v)),
+      FORWARD,
+      'bin vs safetensors',
+    );
+    [fromBin, fromSafetensors].forEach((e) => e.dispose());
   });
 
   it('THEN the ONNX export run by onnxruntime agrees with tfjs, with or without the head in the graph', async () => {
@@ -217,7 +277,7 @@ describe('WHEN a folder does not fit', () => {
     );
   });
 
-  it('THEN a missing folder, missing tokenizer or PyTorch-only weights say what to do', async () => {
+  it('THEN a missing folder, weights or tokenizer, or a damaged file, say what to do', async () => {
     expect(await code(MclipEncoder.load(join(root, 'nope'), SPACE))).toBe('encoder.missing');
     const dir = join(root, 'broken');
     writeTinyEncoder(dir, {
@@ -228,9 +288,17 @@ describe('WHEN a folder does not fit', () => {
       seed: 3,
     }).dispose();
     renameSync(join(dir, 'model.safetensors'), join(dir, 'pytorch_model.bin'));
-    expect(await code(MclipEncoder.load(dir, SPACE))).toBe('encoder.weights_format');
+    expect(await code(MclipEncoder.load(dir, SPACE))).toMatch(/^weights\./); // not a pickle
+    rmSync(join(dir, 'pytorch_model.bin'));
+    expect(await code(MclipEncoder.load(dir, SPACE))).toBe('encoder.weights_missing');
+    writeTinyEncoder(dir, {
+      architecture: 'bert',
+      layout: 'mclip',
+      pieces: BERT_PIECES,
+      outDim: 24,
+      seed: 3,
+    }).dispose();
     rmSync(join(dir, 'tokenizer.json'));
-    renameSync(join(dir, 'pytorch_model.bin'), join(dir, 'model.safetensors'));
     expect(await code(MclipEncoder.load(dir, SPACE))).toBe('encoder.tokenizer_missing');
     writeFileSync(join(dir, 'config.json'), '{ not json');
     expect(await code(MclipEncoder.load(dir, SPACE))).toBe('encoder.config_invalid');

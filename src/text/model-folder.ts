@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { NadaError } from '../errors.ts';
 import type { HeadTensors } from '../models/mclip/index.ts';
 import { readSafetensors, type RawTensor } from '../models/weights/safetensors.ts';
+import { extractStateDict, parseTorchCheckpoint } from '../models/weights/torch-checkpoint.ts';
 
 type Json = Record<string, unknown>;
 
@@ -47,7 +48,7 @@ export function readEncoderFolder(dir: string): EncoderFolder {
 function readMclip(dir: string): EncoderFolder {
   const config = readJson(join(dir, 'config.json'));
   const file = weightsFile(dir);
-  const tensors = readSafetensors(file).tensors;
+  const tensors = readWeights(file);
   const weight = tensors.get('LinearTransformation.weight');
   if (!weight) {
     throw new NadaError(
@@ -94,7 +95,7 @@ function readSentenceTransformers(dir: string): EncoderFolder {
     );
   }
   const [tFile, dFile] = [weightsFile(tDir), weightsFile(dDir)];
-  const denseTensors = readSafetensors(dFile).tensors;
+  const denseTensors = readWeights(dFile);
   const head = {
     weight: need(denseTensors, 'linear.weight', dFile),
     bias: denseTensors.get('linear.bias'),
@@ -104,7 +105,7 @@ function readSentenceTransformers(dir: string): EncoderFolder {
     tokenizerDir: tDir,
     config: readJson(join(tDir, 'config.json')),
     weightFiles: [tFile, dFile],
-    transformer: readSafetensors(tFile).tensors,
+    transformer: readWeights(tFile),
     head,
   };
 }
@@ -116,7 +117,7 @@ function readSentenceTransformers(dir: string): EncoderFolder {
 export function readHead(dir: string): { head: HeadTensors; files: string[] } {
   if (!existsSync(join(dir, 'modules.json'))) {
     const file = weightsFile(dir);
-    const tensors = readSafetensors(file).tensors;
+    const tensors = readWeights(file);
     const weight = need(tensors, 'LinearTransformation.weight', file);
     return { head: { weight, bias: tensors.get('LinearTransformation.bias') }, files: [file] };
   }
@@ -132,7 +133,7 @@ export function readHead(dir: string): { head: HeadTensors; files: string[] } {
   }
   checkMeanPooling(join(dir, pooling.path));
   const file = weightsFile(join(dir, dense.path));
-  const tensors = readSafetensors(file).tensors;
+  const tensors = readWeights(file);
   return {
     head: { weight: need(tensors, 'linear.weight', file), bias: tensors.get('linear.bias') },
     files: [file],
@@ -160,17 +161,23 @@ function checkMeanPooling(dir: string): void {
   }
 }
 
+// model.safetensors first; the PyTorch files the older releases ship are read without executing code.
+const WEIGHT_FILES = ['model.safetensors', 'pytorch_model.bin'];
+
 function weightsFile(dir: string): string {
-  const file = join(dir, 'model.safetensors');
-  if (existsSync(file)) return file;
-  const bin = ['pytorch_model.bin', 'pytorch_model.pt'].find((f) => existsSync(join(dir, f)));
+  const file = WEIGHT_FILES.map((f) => join(dir, f)).find(existsSync);
+  if (file) return file;
   throw new NadaError(
-    bin ? 'encoder.weights_format' : 'encoder.weights_missing',
-    bin
-      ? `${dir} has ${bin} but nadabot reads model.safetensors: convert the weights to safetensors`
-      : `${dir} has no model.safetensors: the model folder is incomplete; pull it again`,
+    'encoder.weights_missing',
+    `${dir} has neither ${WEIGHT_FILES.join(' nor ')}: the model folder is incomplete; pull it again`,
     { dir },
   );
+}
+
+/** A weights file as a flat state dict (safetensors, or a PyTorch zip/legacy pickle through the allow-list). */
+function readWeights(file: string): Map<string, RawTensor> {
+  if (file.endsWith('.safetensors')) return readSafetensors(file).tensors;
+  return extractStateDict(parseTorchCheckpoint(readFileSync(file), file), 'state_dict', file);
 }
 
 function need(tensors: Map<string, RawTensor>, name: string, file: string): RawTensor {
