@@ -64,7 +64,10 @@ async function benchKernels(t: Trainer, top: number): Promise<void> {
   t.options = stepOptions(true);
   const { wallMs, kernels } = await kernelBreakdown(() => void trainStep(t, 1000));
   const total = kernels.reduce((s, k) => s + k.ms, 0);
-  console.log(`kernels of one NADA step (profiled wall ${fmt(wallMs)}, kernel sum ${fmt(total)}):`);
+  console.log(
+    `kernels of one NADA step, CPU time (${kernels.reduce((n, k) => n + k.calls, 0)} kernels, ` +
+      `profiled wall ${fmt(wallMs)}, kernel sum ${fmt(total)}):`,
+  );
   for (const k of kernels.slice(0, top)) {
     const share = ((100 * k.ms) / total).toFixed(1).padStart(5);
     console.log(
