@@ -164,6 +164,36 @@ describe.each(BACKENDS)('on %s, conv2d gradient kernels match tfjs cpu', (backen
   });
 });
 
+describe.each(BACKENDS)('on %s, conv2d gradient kernels in NCHW', (backend) => {
+  it('match tfjs cpu for x 2×5×9×8 (NCHW), k 3×3, out 4, stride 2, same', async () => {
+    const xShape: Shape4 = [2, 5, 9, 8];
+    const filter: Shape4 = [3, 3, 5, 4];
+    const x = random(xShape, 15);
+    const w = random(filter, 16);
+    const g = random([2, 4, 5, 4], 17);
+    const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW' };
+    const dFilter = () =>
+      tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropFilter',
+          { x, dy: g },
+          { ...attrs, filterShape: filter },
+        ) as tf.Tensor;
+    const dInput = () =>
+      tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropInput',
+          { dy: g, filter: w },
+          { ...attrs, inputShape: xShape },
+        ) as tf.Tensor;
+    expectNear(await on(backend, dFilter), await on(REFERENCE, dFilter), 'dL/dfilter');
+    expectNear(await on(backend, dInput), await on(REFERENCE, dInput), 'dL/dx');
+    tf.dispose([x, w, g]);
+  });
+});
+
 // cpu keeps tfjs's own depthwise gradients.
 describe.each(['wasm'])('on %s, depthwise gradient kernels match tfjs cpu', (backend) => {
   it.each(DEPTHWISE_CASES.map((c) => [caseName(c), c] as const))('%s', async (_name, c) => {
