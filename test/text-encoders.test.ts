@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNadaError } from '../src/errors.ts';
 import type { MclipTextModel } from '../src/models/mclip/index.ts';
 import { readSafetensors, type RawTensor } from '../src/models/weights/safetensors.ts';
-import { MclipEncoder, OnnxEncoder, writeTinyEncoder } from '../src/text/index.ts';
+import {
+  MclipEncoder,
+  OnnxEncoder,
+  loadMultilingualEncoders,
+  writeTinyEncoder,
+} from '../src/text/index.ts';
 import { FORWARD, expectClose } from './helpers/golden.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'nadabot-text-'));
@@ -255,6 +260,38 @@ describe('GIVEN a sentence-transformers folder (modules.json, 1_Pooling, 2_Dense
       'st onnx vs tfjs',
     );
     [tfjs, onnx].forEach((e) => e.dispose());
+  });
+});
+
+describe("GIVEN the operator's list of multilingual encoders", () => {
+  it('THEN each is loaded from the models directory with its runtime, in order', async () => {
+    const encs = await loadMultilingualEncoders(
+      [
+        { id: 'b32-onnx', dir: 'xlmr', space: 'tiny-24', spaceDim: 24, runtime: 'onnx' },
+        {
+          id: 'b32-st',
+          dir: join(root, 'st'),
+          space: 'tiny-24',
+          spaceDim: 24,
+          languages: ['de', 'ja'],
+        },
+      ],
+      root,
+    );
+    expect(encs.map((e) => [e.id, e.constructor.name, e.languages])).toEqual([
+      ['b32-onnx', 'OnnxEncoder', 'any'],
+      ['b32-st', 'MclipEncoder', ['de', 'ja']],
+    ]);
+    encs.forEach((e) => e.dispose());
+  });
+
+  it('THEN a bad entry is refused, naming the field', async () => {
+    const bad = loadMultilingualEncoders(
+      [{ id: 'x', dir: 'xlmr', space: '', runtime: 'gpu' } as never],
+      root,
+    );
+    await expect(bad).rejects.toMatchObject({ code: 'encoder.spec_invalid' });
+    await expect(bad).rejects.toThrow(/space/);
   });
 });
 

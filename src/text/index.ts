@@ -45,3 +45,8 @@ export {
   type UnderstoodAsOptions,
   type UnderstoodEntry,
 } from './understood-as.ts';
+export {
+  loadMultilingualEncoders,
+  multilingualSpecSchema,
+  type MultilingualSpec,
+} from './registry.ts';
