@@ -197,6 +197,8 @@ function fitsDim(enc: TextEncoder, model: RunClipModel, warnings: string[]): boo
 
 function readsText(enc: TextEncoder, a: TextAnalysis): boolean {
   const scripts = scriptsOf(a.scripts).filter((s): s is Script => s !== 'Other');
+  // Every released multilingual CLIP encoder learned from the English captions too.
+  if (a.language.code === 'en') return true;
   // An undetermined language is read only by an encoder that claims every language.
   if (a.language.code === 'zxx' || a.language.code === 'und') {
     return enc.languages === 'any' && serves(enc, 'und', scripts);
