@@ -6,13 +6,21 @@ import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NadaConversation } from '../src/chat/conversation.ts';
+import { ThreadRuns } from '../src/chat/thread-runs.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createRedis } from '../src/jobs/connection.ts';
 import { openRunEvents, subscribeRunEvents } from '../src/jobs/events.ts';
 import type { AdaptJobResult } from '../src/jobs/job-schema.ts';
-import { cancelAdaptation, enqueueAdaptation, type AdaptRequest } from '../src/jobs/producer.ts';
+import {
+  cancelAdaptation,
+  enqueueAdaptation,
+  newRunId,
+  type AdaptRequest,
+} from '../src/jobs/producer.ts';
 import { parseProgress, type RunProgress } from '../src/jobs/progress.ts';
 import { createAdaptQueue, type AdaptQueue } from '../src/jobs/queue.ts';
+import { LocalPlatform, LOCAL_CHANNEL } from '../src/platforms/local/local-platform.ts';
 import { startNadaWorker, type RunningWorker } from '../workers/nada-worker.ts';
 import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.ts';
 
@@ -204,5 +212,44 @@ describe('when a worker shuts down mid-run', () => {
     expect(started).toHaveLength(2);
     const steps = heard.filter((p) => p.type === 'step').map((p) => p.step);
     expect(steps).toEqual([...Array(4).keys()].map((i) => i + 1));
+  });
+});
+
+describe('when the conversation listens to the worker', () => {
+  it('GIVEN a run the engine refuses THEN its thread gets the friendly reply, not the raw error', async () => {
+    const platform = new LocalPlatform();
+    const chat = new NadaConversation({
+      platform,
+      queue,
+      redis,
+      events,
+      artifactsDir: config.artifactsDir,
+      limits: { defaultSource: 'photo', defaultSteps: 2, maxSteps: 10 },
+      outputInterval: 2,
+    });
+    chat.start();
+
+    // the chat refuses "photo" → "Photo" itself, so queue it the way another bot version might
+    const thread = await platform.openThread(LOCAL_CHANNEL, 'photo → Photo');
+    const runId = newRunId();
+    await new ThreadRuns(redis, queue.name).save({
+      runId,
+      prompt: 'Photo',
+      steps: 2,
+      platform: 'local',
+      ...thread,
+    });
+    const { heard } = await runJob({ runId, prompt: 'Photo', source: 'photo' });
+    expect(heard.failure).toBeDefined();
+
+    await expect
+      .poll(() => platform.messagesAfter(0).filter((m) => m.kind === 'bot').length)
+      .toBe(1);
+    chat.stop();
+    const [reply] = platform.messagesAfter(0).filter((m) => m.kind === 'bot');
+    expect(reply).toMatchObject({
+      threadId: thread.threadId,
+      text: expect.stringMatching(/^The prompt means the same as the source text/),
+    });
   });
 });
