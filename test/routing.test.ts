@@ -182,6 +182,25 @@ describe('GIVEN a Japanese prompt (ブロンズ像)', () => {
   });
 });
 
+describe('GIVEN a multilingual encoder that lists its languages', () => {
+  it('THEN it takes the languages it lists (and English), and not the others', async () => {
+    const dir = join(root, 'xlmr');
+    const jaOnly = await MclipEncoder.load(dir, {
+      space: 'ViT-B/32',
+      spaceDim: 24,
+      id: 'ja-only',
+      languages: ['ja'],
+    });
+    const only = { encoders: [jaOnly, clipB32], models: [MODELS[0]] };
+    expect(route('ブロンズ像', only).routes[0]).toMatchObject({
+      encoderId: 'ja-only',
+      texts: { source: 'photo' },
+    });
+    expect(errorOf(() => route('청동상', only)).code).toBe('routing.no_encoder');
+    jaOnly.dispose();
+  });
+});
+
 describe('GIVEN a run whose only CLIP model has no encoder for the language', () => {
   it('THEN routing fails with routing.no_encoder and the record in its context', () => {
     const err = errorOf(() => route('청동상', { models: [MODELS[1]] }));
