@@ -1,6 +1,7 @@
 // Characters that take no space on screen: format characters (zero-width space, BOM, bidi
 // marks) except the joiners, controls other than whitespace, and the blank-looking letters
 // people use to fake an empty text (Hangul fillers, braille blank).
+// eslint-disable-next-line no-control-regex -- control characters are what it removes
 const INVISIBLE = /[\p{Cf}\u0000-\u0008\u000e-\u001f\u007f-\u009f\u115f\u1160\u3164\uffa0\u2800]/gu;
 const JOINERS = /[\u200c\u200d]/u;
 // Zero-width (non-)joiners matter between two characters (emoji sequences, Persian); at a

@@ -1,5 +1,6 @@
 // The local chat page: renders the timeline streamed by the server and posts what is typed.
 // Text is turned into DOM nodes, never into HTML, so nothing a person types can run here.
+/* global document, EventSource, fetch */
 'use strict';
 
 const timeline = document.getElementById('timeline');
