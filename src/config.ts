@@ -16,9 +16,15 @@ const envSchema = z.object({
   NADABOT_PORT: port.default(8787),
   NADABOT_ARTIFACTS: z.string().min(1).default('./artifacts'),
   NADABOT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-  NADABOT_MODEL: z.string().regex(/^[\w.-]+$/, 'must be a model id such as demo or ffhq').default('demo'),
+  NADABOT_MODEL: z
+    .string()
+    .regex(/^[\w.-]+$/, 'must be a model id such as demo or ffhq')
+    .default('demo'),
   NADABOT_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
-  NADABOT_QUEUE: z.string().regex(/^[\w-]+$/, 'must be letters, digits, - or _').default('nada'),
+  NADABOT_QUEUE: z
+    .string()
+    .regex(/^[\w-]+$/, 'must be letters, digits, - or _')
+    .default('nada'),
   NADABOT_SOURCE: z.string().min(1).default('photo'),
   NADABOT_STEPS: positiveInt.default(40),
   NADABOT_MAX_STEPS: positiveInt.default(1000),
