@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
+import { isNadaError } from '../src/errors.ts';
 import { selectBackend } from '../src/models/backend/index.ts';
 import { nadaPreprocess } from '../src/models/clip/index.ts';
 import { trainStep, type Trainer } from '../src/nada/train.ts';
@@ -78,7 +79,12 @@ async function benchKernels(t: Trainer, top: number): Promise<void> {
 
 /** Runs every measurement on the backend that NADABOT_BACKEND names (or the best one). */
 export async function runBackend(reps: number): Promise<void> {
-  const choice = await selectBackend();
+  const choice = await selectBackend().catch((err: unknown) => {
+    if (!isNadaError(err, 'backend.unavailable')) throw err;
+    console.log(`\n== ${process.env.NADABOT_BACKEND}: not available (${err.message})`);
+    return undefined;
+  });
+  if (!choice) return;
   console.log(`\n== ${choice.name}: ${choice.reason}`);
   const startTensors = tf.memory().numTensors;
   const models = loadTinyModels();
