@@ -5,9 +5,12 @@ const EXAMPLE = '/nada 日本人女性';
 
 /** Help for `/help` and for text that is not a command. */
 export function helpMessage(f: ChatFormat, maxSteps: number): string {
+  const examples = `${f.code(EXAMPLE)} or ${f.code('/nada bronze statue')}`;
   return [
-    `Type ${f.code('/nada <prompt>')} to adapt the face generator toward your prompt, in any language: ${f.code(EXAMPLE)} or ${f.code('/nada bronze statue')}.`,
-    `Options: ${f.code('--source <text>')} (what the images are now, default photo), ${f.code('--steps <n>')} (1 to ${maxSteps}), ${f.code('--seed <n>')}.`,
+    `Type ${f.code('/nada <prompt>')} to adapt the face generator toward your prompt, ` +
+      `in any language: ${examples}.`,
+    `Options: ${f.code('--source <text>')} (what the images are now, default photo), ` +
+      `${f.code('--steps <n>')} (1 to ${maxSteps}), ${f.code('--seed <n>')}.`,
     `${f.code('/stop')} stops the run in progress.`,
   ].join('\n');
 }
@@ -15,17 +18,32 @@ export function helpMessage(f: ChatFormat, maxSteps: number): string {
 /** The friendly reply to a refused command: what was wrong and what to do. */
 export function problemMessage(f: ChatFormat, problem: NadaProblem): string {
   const what = (field: string) => (field === 'prompt' ? 'The prompt' : 'The source text');
+  const example = `e.g. ${f.code(EXAMPLE)}.`;
   switch (problem.kind) {
     case 'empty':
-      return `${what(problem.field)} is empty. Tell me what the faces should become, e.g. ${f.code(EXAMPLE)}.`;
+      return `${what(problem.field)} is empty. Tell me what the faces should become, ${example}`;
     case 'invisible':
-      return `${what(problem.field)} has only invisible characters (zero-width spaces or similar). Type the words you mean, e.g. ${f.code(EXAMPLE)}.`;
+      return (
+        `${what(problem.field)} has only invisible characters (zero-width spaces or similar). ` +
+        `Type the words you mean, ${example}`
+      );
     case 'too-long':
-      return `${what(problem.field)} has ${problem.chars.toLocaleString('en')} characters; the limit is ${problem.limit}. Shorten it to the words that matter: CLIP reads at most 77 tokens anyway.`;
+      return (
+        `${what(problem.field)} has ${problem.chars.toLocaleString('en')} characters; ` +
+        `the limit is ${problem.limit}. Shorten it to the words that matter: ` +
+        'CLIP reads at most 77 tokens anyway.'
+      );
     case 'same-as-source':
-      return `The prompt ${f.bold(f.escape(problem.prompt))} is the same as the source ${f.bold(f.escape(problem.source))}, so there is no direction to train toward. Name a different target, or set another source with ${f.code('--source <text>')}.`;
+      return (
+        `The prompt ${f.bold(f.escape(problem.prompt))} is the same as the source ` +
+        `${f.bold(f.escape(problem.source))}, so there is no direction to train toward. ` +
+        `Name a different target, or set another source with ${f.code('--source <text>')}.`
+      );
     case 'bad-number':
-      return `${f.code(`--${problem.field}`)} must be a whole number from ${problem.min} to ${problem.max}; got ${f.bold(f.escape(problem.value))}.`;
+      return (
+        `${f.code(`--${problem.field}`)} must be a whole number ` +
+        `from ${problem.min} to ${problem.max}; got ${f.bold(f.escape(problem.value))}.`
+      );
   }
 }
 
@@ -34,7 +52,8 @@ export function badOptionMessage(f: ChatFormat, option: string, reason: string):
   const shown = f.code(`--${option}`);
   if (reason === 'no-value') return `${shown} needs a value, e.g. ${f.code(`--${option} 8`)}.`;
   if (reason === 'repeated') return `${shown} is given twice; keep one.`;
-  return `I do not know the option ${shown}. The options are ${f.code('--source')}, ${f.code('--steps')} and ${f.code('--seed')}.`;
+  const known = `${f.code('--source')}, ${f.code('--steps')} and ${f.code('--seed')}`;
+  return `I do not know the option ${shown}. The options are ${known}.`;
 }
 
 /** The reply to `/something` that is not a nadabot command. */
@@ -59,8 +78,12 @@ export function positionText(position: number): string {
   return `Queue position: ${position} ${position === 1 ? 'run' : 'runs'} ahead of yours.`;
 }
 
+/** Posted when a worker starts the run. */
 export function startedMessage(totalSteps: number): string {
-  return `Training started: ${totalSteps} steps. A preview grid follows at each output interval (top row: the original generator, bottom row: the adapted one).`;
+  return (
+    `Training started: ${totalSteps} steps. A preview grid follows at each output interval ` +
+    '(top row: the original generator, bottom row: the adapted one).'
+  );
 }
 
 /** A remark from the engine that does not stop the run (a shortened prompt, say). */
@@ -86,7 +109,8 @@ export function finishedMessage(
     ? `Stopped at step ${steps}, as asked; a checkpoint is kept.`
     : `Done: ${steps} steps.`;
   if (firstLoss === null || lastLoss === null) return head;
-  return `${head} Directional CLIP loss ${formatLoss(firstLoss)} at the first step → ${formatLoss(lastLoss)} at the last.`;
+  const losses = `${formatLoss(firstLoss)} at the first step → ${formatLoss(lastLoss)} at the last`;
+  return `${head} Directional CLIP loss ${losses}.`;
 }
 
 export function formatLoss(loss: number): string {
@@ -104,13 +128,17 @@ export const stopMessages = {
 // Engine and worker error codes a person can act on; anything else gets the generic reply.
 const FRIENDLY: Record<string, (message: string) => string> = {
   'prompt.same_as_source': () =>
-    'The prompt means the same as the source text to the text encoder, so there is no direction to train toward. Try other words.',
+    'The prompt means the same as the source text to the text encoder, ' +
+    'so there is no direction to train toward. Try other words.',
   'prompt.no_direction': () =>
-    'The text encoder sees no difference between your prompt and the source text. Try other words, or a language the encoder knows better.',
+    'The text encoder sees no difference between your prompt and the source text. ' +
+    'Try other words, or a language the encoder knows better.',
+  'prompt.too_long': (m) => `The prompt is too long for the text encoder: ${m}. Shorten it.`,
   'text.too_long': (m) => `The prompt is too long for the text encoder: ${m}. Shorten it.`,
   'model.missing': (m) => `The model this bot should use is not installed on the worker: ${m}`,
-  'training.non_finite': () =>
-    'Training went unstable (the loss stopped being a number). Try another seed or fewer steps.',
+  'train.non_finite': () =>
+    'Training went unstable (the loss stopped being a number). ' +
+    'Try another seed or fewer steps.',
 };
 
 /** The reply for a failed run: a friendly sentence for known codes, the message otherwise. */
@@ -122,5 +150,8 @@ export function failureMessage(
 ): string {
   const friendly = FRIENDLY[code];
   if (friendly) return friendly(f.escape(message));
-  return `The run failed: ${f.escape(message)}. Try again; if it keeps failing, tell whoever runs this bot (run ${f.code(runId)}).`;
+  return (
+    `The run failed: ${f.escape(message)}. Try again; if it keeps failing, ` +
+    `tell whoever runs this bot (run ${f.code(runId)}).`
+  );
 }
