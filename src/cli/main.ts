@@ -22,7 +22,7 @@ program
 
 program
   .command('bot')
-  .description('serve the chat: Discord or Slack when a token is set, else the local web chat')
+  .description('serve the chat (the local web chat when no platform token is set)')
   .action(() => botCommand());
 
 program
