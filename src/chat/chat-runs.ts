@@ -29,6 +29,8 @@ export interface ChatRun {
   state: RunState;
   /** the thread message that shows the queue position, edited as it changes */
   positionMessageId?: string;
+  /** the queue line it shows now */
+  positionShown?: string;
   /** steps reached, the latest checkpoint (artifact-relative) and the sample count */
   stepReached?: number;
   checkpoint?: string;

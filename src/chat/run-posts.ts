@@ -83,7 +83,10 @@ export class RunPosts {
   async showPosition(run: ChatRun, position: number | 'running' | 'ended'): Promise<void> {
     if (!run.positionMessageId) return;
     const line = text.queueLine(position);
-    await this.platform.editText(this.threadOf(run), run.positionMessageId, line);
+    if (run.positionShown === line) return;
+    const controls = position === 'ended' ? undefined : { stopRunId: run.runId };
+    await this.platform.editText(this.threadOf(run), run.positionMessageId, line, controls);
+    await this.opts.runs.update(run.runId, { positionShown: line });
   }
 
   /** Marks a run ended and frees its quota slot. */

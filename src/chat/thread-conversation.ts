@@ -297,11 +297,15 @@ export class ThreadConversation {
       platform: run.platform,
       ...thread,
     });
-    run.positionMessageId = await this.opts.platform.postText(
-      thread,
-      text.queueLine(await this.posts.queueLength()),
-    );
-    await this.runs.update(run.runId, { positionMessageId: run.positionMessageId });
+    const line = text.queueLine(await this.posts.queueLength());
+    run.positionMessageId = await this.opts.platform.postText(thread, line, {
+      stopRunId: run.runId,
+    });
+    run.positionShown = line;
+    await this.runs.update(run.runId, {
+      positionMessageId: run.positionMessageId,
+      positionShown: line,
+    });
     await this.postUnderstood(run, thread);
 
     const { position } = await enqueueAdaptation(this.opts.queue, {

@@ -87,12 +87,16 @@ export function acceptedLine(
   r: { source: string; prompt: string; steps: number; seed: number },
 ): string {
   const what = `${f.escape(r.source)} → ${f.bold(f.escape(r.prompt))}`;
-  return `Adapting ${what}: ${r.steps} steps, seed ${r.seed}. Follow it in the thread.`;
+  return `Adapting ${what}: ${stepsText(r.steps)}, seed ${r.seed}. Follow it in the thread.`;
 }
 
 /** The line that opens a continuation in the thread. */
 export function continuedLine(f: ChatFormat, run: ChatRun): string {
   if (run.kind === 'more')
-    return `Training ${run.steps} more steps from step ${run.startStep} toward ${f.bold(f.escape(run.prompt))}.`;
-  return `Steering from ${f.escape(run.source)} toward ${f.bold(f.escape(run.prompt))}: ${run.steps} steps, from where the last run stopped.`;
+    return `Training ${run.steps} more step${run.steps === 1 ? '' : 's'} from step ${run.startStep} toward ${f.bold(f.escape(run.prompt))}.`;
+  return `Steering from ${f.escape(run.source)} toward ${f.bold(f.escape(run.prompt))}: ${stepsText(run.steps)}, from where the last run stopped.`;
+}
+
+function stepsText(steps: number): string {
+  return `${steps} step${steps === 1 ? '' : 's'}`;
 }

@@ -9,6 +9,11 @@ export interface ThreadFile {
   name: string;
 }
 
+/** Buttons under a message: a stop button for a run, where the platform has buttons. */
+export interface MessageControls {
+  stopRunId?: string;
+}
+
 /**
  * What a threaded chat platform (Discord, Slack) gives the conversation. Every call goes
  * through the bot's own credentials, so a run may post for as long as it lasts.
@@ -19,10 +24,15 @@ export interface ThreadPlatform {
   readonly format: ChatFormat;
   /** the largest file a thread takes when the command did not say otherwise, bytes */
   readonly maxUploadBytes: number;
-  /** posts text (mentions disabled); returns the message id */
-  postText(thread: ThreadRef, text: string): Promise<string>;
-  /** replaces the text of a message the bot posted */
-  editText(thread: ThreadRef, messageId: string, text: string): Promise<void>;
+  /** posts text (mentions disabled) with optional buttons; returns the message id */
+  postText(thread: ThreadRef, text: string, controls?: MessageControls): Promise<string>;
+  /** replaces the text of a message the bot posted; its buttons become `controls` (none: removed) */
+  editText(
+    thread: ThreadRef,
+    messageId: string,
+    text: string,
+    controls?: MessageControls,
+  ): Promise<void>;
   /** posts files under one text; returns the id of the message reactions should go on */
   postFiles(thread: ThreadRef, files: ThreadFile[], text: string): Promise<string>;
 }

@@ -34,6 +34,8 @@ export interface FakeMessage {
   history: string[];
   /** the interaction it answers, for the first reply */
   interactionId?: string;
+  /** custom ids of its buttons now */
+  buttons: string[];
 }
 
 export interface FakeCall {
@@ -70,6 +72,7 @@ export class FakeDiscord {
   messageContentAllowed = true;
   private readonly threads = new Map<string, { id: string; parentId: string; name: string }>();
   private readonly interactions = new Map<string, Interaction>();
+  private readonly answers = new Map<string, string>();
   private readonly sockets = new Set<WebSocket>();
   private readonly users = new Map<string, FakeUser>();
   private server?: Server;
@@ -111,8 +114,9 @@ export class FakeDiscord {
     this.users.set(user.id, user);
     const id = opts.interactionId ?? this.snowflake();
     const channelId = opts.channelId ?? this.channelId;
-    const token = randomBytes(16).toString('hex');
-    this.interactions.set(id, { id, token, channelId });
+    // a redelivery carries the same id and token
+    const token = this.interactions.get(id)?.token ?? randomBytes(16).toString('hex');
+    if (!this.interactions.has(id)) this.interactions.set(id, { id, token, channelId });
     const thread = this.threads.get(channelId);
     this.dispatch('INTERACTION_CREATE', {
       id,
@@ -145,6 +149,43 @@ export class FakeDiscord {
     return id;
   }
 
+  /** A person clicks a button under a message; returns the interaction id. */
+  clickButton(user: FakeUser, messageId: string, customId: string): string {
+    this.users.set(user.id, user);
+    const message = this.messages.get(messageId);
+    if (!message) throw new Error(`no message ${messageId}`);
+    const id = this.snowflake();
+    const token = randomBytes(16).toString('hex');
+    this.interactions.set(id, { id, token, channelId: message.channelId });
+    const thread = this.threads.get(message.channelId);
+    this.dispatch('INTERACTION_CREATE', {
+      id,
+      application_id: this.appId,
+      type: 3,
+      data: { custom_id: customId, component_type: 2 },
+      message: this.messageObject(message),
+      guild_id: this.guildId,
+      channel_id: message.channelId,
+      channel: thread ? this.threadObject(thread) : this.textChannel(message.channelId),
+      member: this.member(user),
+      token,
+      version: 1,
+      app_permissions: '2248473465835073',
+      locale: 'en-US',
+      guild_locale: 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { '0': this.guildId },
+      context: 0,
+      attachment_size_limit: this.uploadLimitBytes,
+    });
+    return id;
+  }
+
+  /** How an interaction was answered: 'message', 'ephemeral', 'deferred-update' or none. */
+  interactionAnswer(interactionId: string): string | undefined {
+    return this.answers.get(interactionId);
+  }
+
   /** A person replies in a thread; without the intent, content arrives only with a mention. */
   reply(user: FakeUser, threadId: string, content: string): string {
     this.users.set(user.id, user);
@@ -160,6 +201,7 @@ export class FakeDiscord {
         attachments: [],
         ephemeral: false,
         history: [],
+        buttons: [],
       }),
       author: this.userObject(user),
       member: this.member(user),
@@ -376,17 +418,22 @@ export class FakeDiscord {
     const interaction = this.interactions.get(id);
     if (!interaction || interaction.token !== token)
       return { status: 404, json: { message: 'Unknown interaction', code: 10062 } };
-    if (interaction.messageId)
+    if (interaction.messageId || this.answers.has(id))
       return {
         status: 400,
         json: { message: 'Interaction has already been acknowledged.', code: 40060 },
       };
+    if (payload.json.type === 6) {
+      this.answers.set(id, 'deferred-update');
+      return { status: 204 };
+    }
     const data = payload.json.data ?? {};
     const content = payload.json.type === 5 ? '' : data;
     const message = this.create(interaction.channelId, content, payload.files, this.bot.id);
     message.ephemeral = ((data.flags ?? 0) & EPHEMERAL) !== 0;
     message.interactionId = id;
     interaction.messageId = message.id;
+    this.answers.set(id, message.ephemeral ? 'ephemeral' : 'message');
     if (url.searchParams.get('with_response') !== 'true') return { status: 204 };
     return {
       status: 200,
@@ -419,6 +466,7 @@ export class FakeDiscord {
       allowedMentions: json?.allowed_mentions,
       ephemeral: false,
       history: [String(json?.content ?? '')],
+      buttons: customIds(json?.components),
     };
     this.messages.set(message.id, message);
     return message;
@@ -430,6 +478,7 @@ export class FakeDiscord {
       message.history.push(message.content);
     }
     if (json.allowed_mentions !== undefined) message.allowedMentions = json.allowed_mentions;
+    if (json.components !== undefined) message.buttons = customIds(json.components);
   }
 
   // ---- payload shapes ----
@@ -575,9 +624,26 @@ export class FakeDiscord {
       pinned: false,
       type: m.interactionId ? 20 : 0,
       flags: m.ephemeral ? EPHEMERAL : 0,
-      components: [],
+      components: m.buttons.length
+        ? [
+            {
+              type: 1,
+              components: m.buttons.map((id) => ({
+                type: 2,
+                style: 2,
+                custom_id: id,
+                label: 'Stop',
+              })),
+            },
+          ]
+        : [],
     };
   }
+}
+
+function customIds(components: unknown): string[] {
+  const rows = (components ?? []) as { components?: { custom_id?: string }[] }[];
+  return rows.flatMap((r) => (r.components ?? []).map((c) => c.custom_id ?? ''));
 }
 
 interface Payload {

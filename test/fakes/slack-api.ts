@@ -22,6 +22,8 @@ export interface SlackMessage {
   files: SlackFile[];
   /** parse settings the bot sent */
   parse?: string;
+  /** action ids and values of its buttons now */
+  buttons: { actionId: string; value: string }[];
 }
 
 export interface SlackCall {
@@ -119,10 +121,54 @@ export class FakeSlack {
     return { status: await this.deliver(body, 'application/json', headers), eventId };
   }
 
+  /** A person clicks a button of a message (a `block_actions` interaction). */
+  async clickButton(user: string, message: SlackMessage, actionId: string): Promise<number> {
+    const button = message.buttons.find((b) => b.actionId === actionId);
+    if (!button) throw new Error(`message ${message.ts} has no button ${actionId}`);
+    const payload = {
+      type: 'block_actions',
+      team: { id: this.team, domain: 'fake' },
+      user: { id: user, username: user.toLowerCase(), team_id: this.team },
+      api_app_id: 'A0NADA',
+      token: 'deprecated',
+      container: {
+        type: 'message',
+        message_ts: message.ts,
+        channel_id: message.channel,
+        is_ephemeral: false,
+      },
+      trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}`,
+      channel: { id: message.channel, name: 'nada' },
+      message: { type: 'message', ts: message.ts, text: message.text, user: this.botUser },
+      response_url: `${this.base}/respond/${message.ts}`,
+      actions: [
+        {
+          type: 'button',
+          action_id: actionId,
+          block_id: 'b',
+          value: button.value,
+          action_ts: this.nextTs(),
+          text: { type: 'plain_text', text: 'Stop' },
+        },
+      ],
+    };
+    const form = new URLSearchParams({ payload: JSON.stringify(payload) });
+    return this.deliver(form.toString(), 'application/x-www-form-urlencoded');
+  }
+
   /** A person replies in a thread. */
   reply(user: string, threadTs: string, text: string, channel = this.channel) {
     const ts = this.nextTs();
-    this.messages.push({ channel, ts, threadTs, user, text, history: [text], files: [] });
+    this.messages.push({
+      channel,
+      ts,
+      threadTs,
+      user,
+      text,
+      history: [text],
+      files: [],
+      buttons: [],
+    });
     return this.event({
       type: 'message',
       channel,
@@ -193,9 +239,9 @@ export class FakeSlack {
     if (url.pathname.startsWith('/upload/')) {
       const file = this.files.get(url.pathname.slice('/upload/'.length));
       if (!file) return send(404, { ok: false });
-      file.bytes = body;
+      file.bytes = await uploadedBytes(body, req.headers['content-type'] ?? '');
       res.writeHead(200, { 'content-type': 'text/plain' });
-      return void res.end(`OK - ${body.length}`);
+      return void res.end(`OK - ${file.bytes.length}`);
     }
     if (url.pathname.startsWith('/respond/')) {
       const json = JSON.parse(String(body));
@@ -228,6 +274,7 @@ export class FakeSlack {
       case 'chat.postMessage': {
         const message = this.post(a.channel, a.thread_ts, a.text, []);
         message.parse = a.parse;
+        message.buttons = buttonsOf(a.blocks);
         return { ok: true, channel: a.channel, ts: message.ts, message: { text: a.text } };
       }
       case 'chat.update': {
@@ -235,6 +282,7 @@ export class FakeSlack {
         if (!message) return { ok: false, error: 'message_not_found' };
         message.text = a.text;
         message.history.push(a.text);
+        message.buttons = buttonsOf(a.blocks);
         return { ok: true, channel: a.channel, ts: a.ts };
       }
       case 'files.getUploadURLExternal': {
@@ -282,6 +330,7 @@ export class FakeSlack {
       text: text ?? '',
       history: [text ?? ''],
       files,
+      buttons: [],
     };
     this.messages.push(message);
     return message;
@@ -294,8 +343,35 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+// The upload URL takes the raw bytes, or a multipart form with one file (what the Node
+// client sends).
+async function uploadedBytes(body: Buffer, type: string): Promise<Buffer> {
+  if (!type.startsWith('multipart/form-data')) return body;
+  const form = await new Request('http://fake/', {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: new Uint8Array(body),
+  }).formData();
+  for (const [, value] of form as unknown as Iterable<[string, string | File]>) {
+    if (typeof value !== 'string') return Buffer.from(await value.arrayBuffer());
+  }
+  return Buffer.alloc(0);
+}
+
 // The Web API client posts form-encoded arguments; JSON bodies are accepted too.
 function parseArgs(body: Buffer, type: string): Record<string, string> {
   if (type.includes('application/json')) return JSON.parse(String(body));
   return Object.fromEntries(new URLSearchParams(String(body)));
+}
+
+// Blocks arrive as JSON text in a form field.
+function buttonsOf(blocks: string | undefined): { actionId: string; value: string }[] {
+  const list = (blocks ? JSON.parse(blocks) : []) as {
+    elements?: { type: string; action_id?: string; value?: string }[];
+  }[];
+  return list.flatMap((b) =>
+    (b.elements ?? [])
+      .filter((e) => e.type === 'button')
+      .map((e) => ({ actionId: e.action_id ?? '', value: e.value ?? '' })),
+  );
 }

@@ -5,6 +5,7 @@ import {
   GatewayIntentBits,
   MessageFlags,
   Partials,
+  type ButtonInteraction,
   type ChatInputCommandInteraction,
   type GuildMember,
   type Message,
@@ -19,7 +20,7 @@ import type { CommandEvent } from '../../chat/thread-platform.ts';
 import { logger } from '../../log.ts';
 import { openChatRuntime, type ChatRuntime, type ChatRuntimeSettings } from '../chat-runtime.ts';
 import type { DiscordSettings } from './discord-config.ts';
-import { DiscordPlatform, NO_MENTIONS } from './discord-platform.ts';
+import { DiscordPlatform, NO_MENTIONS, STOP_BUTTON_PREFIX } from './discord-platform.ts';
 
 // Discord wants an answer within 3 s; past this the reply is deferred and edited later.
 const DEFER_AFTER_MS = 2000;
@@ -98,6 +99,8 @@ function wireHandlers(client: Client, chat: ChatRuntime): void {
   client.on(
     Events.InteractionCreate,
     safely('interaction', async (interaction) => {
+      if (interaction.isButton() && interaction.customId.startsWith(STOP_BUTTON_PREFIX))
+        return onStopButton(interaction, chat);
       if (!interaction.isChatInputCommand()) return;
       if (interaction.commandName === 'nada') return onNada(interaction, chat);
       if (interaction.commandName === 'stop') return onStop(interaction, chat);
@@ -185,6 +188,31 @@ async function onStop(interaction: ChatInputCommandInteraction, chat: ChatRuntim
     channelId: channel.parentId ?? channel.id,
     roles: memberRoles(interaction.member),
   });
+}
+
+// The stop button under a run's queue line: the requester or an operator stops the run.
+async function onStopButton(interaction: ButtonInteraction, chat: ChatRuntime): Promise<void> {
+  const channel = interaction.channel;
+  const parentId = channel?.isThread() ? (channel.parentId ?? channel.id) : interaction.channelId;
+  await chat.conversation.handleReaction({
+    eventId: interaction.id,
+    messageId: interaction.message.id,
+    runId: interaction.customId.slice(STOP_BUTTON_PREFIX.length),
+    action: { kind: 'stop' },
+    added: true,
+    userId: interaction.user.id,
+    channelId: parentId,
+    roles: memberRoles(interaction.member),
+    refuse: async (text) => {
+      await interaction.reply({
+        content: text,
+        flags: MessageFlags.Ephemeral,
+        allowedMentions: NO_MENTIONS,
+      });
+    },
+  });
+  // every interaction is answered; a stop that went through shows in the thread
+  if (!interaction.replied) await interaction.deferUpdate();
 }
 
 // A reply in a thread: the bot reads it when it has the content (the intent, or a mention).

@@ -8,7 +8,7 @@ import { slackFormat } from '../../chat/format.ts';
 import { logger } from '../../log.ts';
 import { openChatRuntime, type ChatRuntime, type ChatRuntimeSettings } from '../chat-runtime.ts';
 import type { SlackSettings } from './slack-config.ts';
-import { PLAIN_TEXT, SlackPlatform } from './slack-platform.ts';
+import { PLAIN_TEXT, SlackPlatform, STOP_ACTION_ID } from './slack-platform.ts';
 
 // Slack names reactions by their short names.
 const REACTION_NAMES: Record<string, string> = {
@@ -94,6 +94,31 @@ function wireListeners(app: App, chat: ChatRuntime): void {
       text: (m.text ?? '').replace(botMention, '').trim(),
       userId: m.user,
       channelId: m.channel,
+    });
+  });
+
+  app.action(STOP_ACTION_ID, async ({ ack, body, action, respond }) => {
+    await ack();
+    const b = body as {
+      user: { id: string };
+      channel?: { id: string };
+      message?: { ts: string };
+      trigger_id?: string;
+      container?: { message_ts?: string };
+    };
+    const runId = (action as { value?: string }).value;
+    if (!runId || !b.channel) return;
+    await chat.conversation.handleReaction({
+      eventId: `${b.trigger_id ?? b.message?.ts}`,
+      messageId: b.message?.ts ?? b.container?.message_ts ?? '',
+      runId,
+      action: { kind: 'stop' },
+      added: true,
+      userId: b.user.id,
+      channelId: b.channel.id,
+      refuse: async (text) => {
+        await respond({ response_type: 'ephemeral', replace_original: false, text });
+      },
     });
   });
 

@@ -1,12 +1,15 @@
 import type { WebClient } from '@slack/web-api';
 import { slackFormat } from '../../chat/format.ts';
 import type { ThreadRef } from '../../chat/platform.ts';
-import type { ThreadFile, ThreadPlatform } from '../../chat/thread-platform.ts';
+import type { MessageControls, ThreadFile, ThreadPlatform } from '../../chat/thread-platform.ts';
 import { NadaError } from '../../errors.ts';
 
 // Uploads are shared into the thread a moment after they complete; wait this long at most.
 const SHARE_WAIT_MS = 10_000;
 const SHARE_POLL_MS = 250;
+
+/** Action id of the stop button; its value is the run id. */
+export const STOP_ACTION_ID = 'nada_stop';
 
 /** Text as sent: no link or mention parsing, no unfurling (user text is escaped already). */
 export const PLAIN_TEXT = { parse: 'none', link_names: false, unfurl_links: false } as const;
@@ -75,6 +78,25 @@ export class SlackPlatform implements ThreadPlatform {
       await new Promise((r) => setTimeout(r, SHARE_POLL_MS));
     }
   }
+}
+
+// A text section and a stop button, when the message has one; else plain text.
+function blocks(text: string, controls: MessageControls | undefined) {
+  if (!controls?.stopRunId) return undefined;
+  return [
+    { type: 'section', text: { type: 'mrkdwn', text, verbatim: true } },
+    {
+      type: 'actions',
+      elements: [
+        {
+          type: 'button',
+          action_id: STOP_ACTION_ID,
+          value: controls.stopRunId,
+          text: { type: 'plain_text', text: '⏹️ Stop', emoji: true },
+        },
+      ],
+    },
+  ];
 }
 
 function requireTs(ts: string | undefined, method: string): string {
