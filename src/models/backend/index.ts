@@ -35,15 +35,15 @@ const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
  */
 export async function selectBackend(preferred?: BackendName): Promise<BackendChoice> {
   const forced = readForced() ?? preferred;
-  if (forced === 'tensorflow') return useNative(true);
-  if (forced === 'wasm') return useWasm('requested', true);
+  if (forced === 'tensorflow') return required(await tryNative());
+  if (forced === 'wasm') return required(await tryWasm('requested'));
   if (forced === 'cpu') return useCpu('requested');
 
-  const native = await useNative(false);
-  if (native.name === 'tensorflow') return native;
-  const wasm = await useWasm(native.reason, false);
-  if (wasm.name === 'wasm') return wasm;
-  return useCpu(wasm.reason);
+  const native = await tryNative();
+  if (typeof native !== 'string') return native;
+  const wasm = await tryWasm(native);
+  if (typeof wasm !== 'string') return wasm;
+  return useCpu(wasm);
 }
 
 /** NADABOT_BACKEND, checked; undefined when unset. */
@@ -58,41 +58,37 @@ function readForced(): BackendName | undefined {
   );
 }
 
-async function useNative(required: boolean): Promise<BackendChoice> {
-  const failures: string[] = [];
+/** A requested backend's choice, or the error that says why it did not start. */
+function required(attempt: BackendChoice | string): BackendChoice {
+  if (typeof attempt !== 'string') return attempt;
+  throw new NadaError(
+    'backend.unavailable',
+    `the requested tfjs backend did not start: ${attempt}; install it, or unset NADABOT_BACKEND`,
+    { reason: attempt },
+  );
+}
+
+/** Native TensorFlow (GPU build first); on failure, the reason as a string. */
+async function tryNative(): Promise<BackendChoice | string> {
   for (const pkg of NATIVE_PACKAGES) {
     try {
       await import(pkg);
       await activate('tensorflow');
       return { name: 'tensorflow', reason: `${pkg} loaded` };
-    } catch (err) {
-      failures.push(`${pkg}: ${(err as Error).message.split('\n')[0]}`);
+    } catch {
+      // Not installed, or libtensorflow missing: try the next one.
     }
   }
-  if (required) {
-    throw new NadaError(
-      'backend.unavailable',
-      'NADABOT_BACKEND asks for native TensorFlow but neither @tensorflow/tfjs-node-gpu nor ' +
-        '@tensorflow/tfjs-node loads; install one, or unset NADABOT_BACKEND',
-      { failures },
-    );
-  }
-  return { name: 'cpu', reason: 'native TensorFlow is not installed' };
+  return 'native TensorFlow is not installed';
 }
 
-async function useWasm(why: string, required: boolean): Promise<BackendChoice> {
+/** WebAssembly with nadabot's kernels; on failure, the reason as a string. */
+async function tryWasm(why: string): Promise<BackendChoice | string> {
   try {
     setWasmPaths(wasmDir());
     await activate('wasm');
   } catch (err) {
-    if (required) {
-      throw new NadaError(
-        'backend.unavailable',
-        `the WebAssembly backend failed to start (${(err as Error).message}); unset NADABOT_BACKEND to fall back`,
-        { cause: String(err) },
-      );
-    }
-    return { name: 'cpu', reason: `${why}; WebAssembly failed: ${(err as Error).message}` };
+    return `${why}; WebAssembly failed: ${(err as Error).message}`;
   }
   registerTrainingKernels('wasm');
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
