@@ -66,6 +66,8 @@ export class FakeDiscord {
   readonly bot: FakeUser = { id: this.snowflake(), username: 'nadabot' };
   readonly messages = new Map<string, FakeMessage>();
   readonly calls: FakeCall[] = [];
+  /** commands registered, by route (`/applications/<app>/guilds/<guild>/commands`) */
+  readonly registered = new Map<string, unknown[]>();
   /** the limit for one file in a channel message, bytes */
   uploadLimitBytes = 10 * 1024 * 1024;
   /** whether the application has the privileged Message Content intent */
@@ -396,6 +398,7 @@ export class FakeDiscord {
     }
     if (method === 'PUT' && /^\/applications\/\d+(\/guilds\/\d+)?\/commands$/.test(path)) {
       const commands = JSON.parse(String(body)) as { name: string }[];
+      this.registered.set(path, commands);
       return {
         status: 200,
         json: commands.map((c) => ({
