@@ -28,6 +28,13 @@ const EXPLICIT: Pad = [
   [0, 0],
 ];
 
+const WIDE: Pad = [
+  [0, 0],
+  [4, 0],
+  [0, 5],
+  [0, 0],
+];
+
 const CONV_CASES: ConvCase[] = [
   { x: [1, 7, 9, 3], k: [3, 3], outC: 5, stride: 1, pad: 'same' },
   { x: [2, 8, 8, 5], k: [3, 3], outC: 7, stride: 2, pad: 'same' },
@@ -39,6 +46,9 @@ const CONV_CASES: ConvCase[] = [
   { x: [1, 9, 9, 3], k: [1, 1], outC: 4, stride: 2, pad: 'valid' },
   { x: [2, 13, 12, 3], k: [5, 4], outC: 6, stride: 2, pad: EXPLICIT },
   { x: [3, 8, 9, 5], k: [3, 3], outC: 3, stride: [2, 1], pad: 'same' },
+  // pads wider than the kernel: the gradient's own padding turns into cropping
+  { x: [1, 6, 7, 2], k: [4, 4], outC: 3, stride: 1, pad: WIDE },
+  { x: [2, 7, 6, 3], k: [3, 2], outC: 2, stride: 2, pad: WIDE },
 ];
 
 const DEPTHWISE_CASES: ConvCase[] = [
@@ -48,6 +58,7 @@ const DEPTHWISE_CASES: ConvCase[] = [
   { x: [2, 11, 9, 3], k: [2, 3], outC: 3, stride: 2, pad: 'valid' },
   { x: [1, 12, 10, 5], k: [3, 3], outC: 1, stride: 1, pad: 'same', dilation: 2 },
   { x: [2, 13, 12, 3], k: [3, 2], outC: 2, stride: 1, pad: 'valid', dilation: 3 },
+  { x: [1, 6, 7, 4], k: [3, 3], outC: 1, stride: 1, pad: WIDE },
 ];
 
 /** tfjs's own cpu kernels, kept under another backend name before nadabot replaces any. */

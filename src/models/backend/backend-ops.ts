@@ -5,6 +5,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 
+import type { ConvPad } from './conv-geometry.ts';
+
 type Pair = [number, number];
 
 /**
@@ -75,15 +77,27 @@ export class BackendOps {
     return this.run('Reverse', { x }, { dims });
   }
 
-  /** NHWC convolution without padding. */
-  conv2d(x: TensorInfo, filter: TensorInfo, strides: Pair, dilations: Pair): TensorInfo {
-    const attrs = { strides, pad: 'valid', dataFormat: 'NHWC', dilations };
+  /** NHWC convolution. */
+  conv2d(
+    x: TensorInfo,
+    filter: TensorInfo,
+    strides: Pair,
+    dilations: Pair,
+    pad: ConvPad = 'valid',
+  ): TensorInfo {
+    const attrs = { strides, pad, dataFormat: 'NHWC', dilations };
     return this.run('Conv2D', { x, filter }, attrs as unknown as NamedAttrMap);
   }
 
-  /** NHWC depthwise convolution without padding; filter [kH, kW, inC, multiplier]. */
-  depthwiseConv2d(x: TensorInfo, filter: TensorInfo, strides: Pair, dilations: Pair): TensorInfo {
-    const attrs = { strides, pad: 'valid', dilations };
+  /** NHWC depthwise convolution; filter [kH, kW, inC, multiplier]. */
+  depthwiseConv2d(
+    x: TensorInfo,
+    filter: TensorInfo,
+    strides: Pair,
+    dilations: Pair,
+    pad: ConvPad = 'valid',
+  ): TensorInfo {
+    const attrs = { strides, pad, dilations };
     return this.run('DepthwiseConv2dNative', { x, filter }, attrs as unknown as NamedAttrMap);
   }
 }

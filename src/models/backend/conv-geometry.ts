@@ -38,13 +38,40 @@ export function cropSpatial(
   return cropped;
 }
 
+/** Explicit NHWC padding as tfjs's convolutions take it, or none. */
+export type ConvPad = 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+
 /**
- * The output gradient spread back onto the input grid, ready for a stride-1 'valid' correlation
- * with the spatially flipped filter at the forward dilation: zeros between rows and columns for
- * stride s, then padded (or cropped) so the correlation yields exactly [batch, inH, inW, ·].
- * `dy` is NHWC [batch, outH, outW, C].
+ * An NHWC tensor to correlate, with the padding to give the convolution: the padding itself
+ * when no amount is negative (the convolution pads without a copy), else padded and cropped
+ * here with 'valid'. `owned` says whether `x` is a new tensor the caller must free.
  */
-export function spreadForBackprop(ops: BackendOps, dy: TensorInfo, info: ConvInfo): TensorInfo {
+export interface PaddedSource {
+  x: TensorInfo;
+  pad: ConvPad;
+  owned: boolean;
+}
+
+/** `x` with rows and columns padded (negative amounts crop) for a convolution. */
+export function padForConv(
+  ops: BackendOps,
+  x: TensorInfo,
+  rows: [number, number],
+  cols: [number, number],
+): PaddedSource {
+  if (Math.min(...rows, ...cols) >= 0) {
+    return { x, pad: [[0, 0], rows, cols, [0, 0]], owned: false };
+  }
+  return { x: padOrCrop(ops, x, rows, cols), pad: 'valid', owned: true };
+}
+
+/**
+ * The output gradient spread back onto the input grid, ready for a stride-1 correlation with
+ * the spatially flipped filter at the forward dilation: zeros between rows and columns for
+ * stride s, and the padding (or cropping) that makes the correlation yield exactly
+ * [batch, inH, inW, ·]. `dy` is NHWC [batch, outH, outW, C].
+ */
+export function spreadForBackprop(ops: BackendOps, dy: TensorInfo, info: ConvInfo): PaddedSource {
   const { strideHeight: sh, strideWidth: sw, padInfo } = info;
   const [batch, oh, ow, channels] = dy.shape;
 
@@ -71,9 +98,10 @@ export function spreadForBackprop(ops: BackendOps, dy: TensorInfo, info: ConvInf
   const left = effW - padInfo.left;
   const bottom = info.inHeight + effH - top - oh * sh;
   const right = info.inWidth + effW - left - ow * sw;
-  const out = padOrCrop(ops, spread, [top, bottom], [left, right]);
+  const source = padForConv(ops, spread, [top, bottom], [left, right]);
+  if (source.x === spread) return { ...source, owned: spread !== dy };
   if (spread !== dy) ops.free(spread);
-  return out;
+  return source;
 }
 
 /** Pads rows/columns of an NHWC tensor; negative amounts crop. Returns a new tensor. */

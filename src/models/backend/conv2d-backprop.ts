@@ -109,8 +109,9 @@ function correlateFlipped(
   // [kh, kw, inC, outC] → [kh, kw, outC, inC], reversed in both spatial axes.
   const flipped = ops.reverse(filter, [0, 1]);
   const flippedT = ops.transpose(flipped, [0, 1, 3, 2]);
-  const spread = spreadForBackprop(ops, dy, info);
-  const dx = ops.conv2d(spread, flippedT, [1, 1], [1, 1]);
-  ops.free(flipped, flippedT, spread);
+  const source = spreadForBackprop(ops, dy, info);
+  const dx = ops.conv2d(source.x, flippedT, [1, 1], [1, 1], source.pad);
+  ops.free(flipped, flippedT);
+  if (source.owned) ops.free(source.x);
   return dx;
 }

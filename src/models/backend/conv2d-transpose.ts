@@ -1,7 +1,7 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 
 import type { BackendOps } from './backend-ops.ts';
-import { padOrCrop } from './conv-geometry.ts';
+import { padForConv } from './conv-geometry.ts';
 
 type ConvInfo = backend_util.Conv2DInfo;
 
@@ -76,8 +76,9 @@ export function conv2dBackpropInputByPhases(
 
   // One correlation for every phase: [b, countH, countW, sH·sW·inC].
   const phases = phaseFilter(ops, filter, h, w);
-  const dyPadded = padOrCrop(ops, dy, h.dyPad, w.dyPad);
-  const y = ops.conv2d(dyPadded, phases, [1, 1], [1, 1]);
+  const source = padForConv(ops, dy, h.dyPad, w.dyPad);
+  const y = ops.conv2d(source.x, phases, [1, 1], [1, 1], source.pad);
+  if (source.owned) ops.free(source.x);
 
   // Interleave: [b, qh, qw, rh, rw, c] → [b, qh, rh, qw, rw, c] → [b, qh·sH, qw·sW, c].
   const y6 = ops.reshape(y, [batchSize, h.count, w.count, h.stride, w.stride, inChannels]);
@@ -89,6 +90,6 @@ export function conv2dBackpropInputByPhases(
     [batchSize, inHeight, inWidth, inChannels],
   );
 
-  ops.free(phases, dyPadded, y, y6, woven, grid);
+  ops.free(phases, y, y6, woven, grid);
   return dx;
 }

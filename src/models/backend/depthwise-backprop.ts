@@ -85,10 +85,11 @@ export function depthwiseBackpropInput(
   // Filter flipped in space, one output channel per (c, m) pair: [kh, kw, C·m, 1].
   const flipped = ops.reverse(filter, [0, 1]);
   const flat = ops.reshape(flipped, [kh, kw, channels * mult, 1]);
-  const spread = spreadForBackprop(ops, dy, info);
+  const source = spreadForBackprop(ops, dy, info);
   const dilations: [number, number] = [info.dilationHeight, info.dilationWidth];
-  const dxAll = ops.depthwiseConv2d(spread, flat, [1, 1], dilations);
-  ops.free(flipped, flat, spread);
+  const dxAll = ops.depthwiseConv2d(source.x, flat, [1, 1], dilations, source.pad);
+  ops.free(flipped, flat);
+  if (source.owned) ops.free(source.x);
   if (mult === 1) return dxAll;
 
   // [b, H, W, C·m] → [b, H, W, C, m] → sum over m
