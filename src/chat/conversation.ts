@@ -46,6 +46,8 @@ export class NadaConversation {
   /** our queued runs and the position last posted for each */
   private readonly queued = new Map<string, number>();
   private readonly lastLoss = new Map<string, number>();
+  /** runs whose first answer is not sent yet: their thread posts wait for it */
+  private readonly answering = new Map<string, Promise<void>>();
   private unsubscribe?: () => void;
 
   constructor(private readonly opts: ConversationOptions) {
@@ -137,17 +139,29 @@ export class NadaConversation {
     await this.runs.save(record);
     this.records.set(runId, record);
 
-    // queue the job and answer at once with its place in line
-    const { position } = await enqueueAdaptation(this.opts.queue, {
-      ...request,
-      runId,
-      outputInterval: this.opts.outputInterval,
-      requester: { platform: record.platform, userId: ctx.userId, name: ctx.userName },
-      reply: { platform: record.platform, channelId: thread.channelId, threadId: thread.threadId },
-    });
-    if (position > 0) this.queued.set(runId, position);
-    logger.info({ runId, position, userId: ctx.userId }, 'run queued');
-    await ctx.respond(messages.acceptedMessage(this.f, request, position));
+    // queue the job and answer at once with its place in line; a fast worker's first posts
+    // wait for this answer so the thread reads in order
+    let answered!: () => void;
+    this.answering.set(runId, new Promise<void>((resolve) => (answered = resolve)));
+    try {
+      const { position } = await enqueueAdaptation(this.opts.queue, {
+        ...request,
+        runId,
+        outputInterval: this.opts.outputInterval,
+        requester: { platform: record.platform, userId: ctx.userId, name: ctx.userName },
+        reply: {
+          platform: record.platform,
+          channelId: thread.channelId,
+          threadId: thread.threadId,
+        },
+      });
+      if (position > 0) this.queued.set(runId, position);
+      logger.info({ runId, position, userId: ctx.userId }, 'run queued');
+      await ctx.respond(messages.acceptedMessage(this.f, request, position));
+    } finally {
+      answered();
+      this.answering.delete(runId);
+    }
   }
 
   private async stopRun(ctx: MessageContext): Promise<void> {
@@ -236,6 +250,7 @@ export class NadaConversation {
 
   // Posts into the run's thread when the run is ours and no other bot process posted it.
   private async post(runId: string, eventKey: string, send: (t: ThreadRef) => Promise<void>) {
+    await this.answering.get(runId);
     const record = await this.record(runId);
     if (!record || record.platform !== this.opts.platform.name) return;
     if (!(await this.runs.claim(runId, eventKey))) return;

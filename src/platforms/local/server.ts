@@ -96,6 +96,9 @@ function streamTimeline(platform: LocalPlatform, reply: FastifyReply, lastId: nu
     connection: 'keep-alive',
   });
 
+  // something at once, so the headers go out and the page knows it is connected
+  raw.write('retry: 3000\n\n');
+
   const send = (message: LocalMessage) =>
     raw.write(`id: ${message.id}\ndata: ${JSON.stringify(message)}\n\n`);
   for (const message of platform.messagesAfter(lastId)) send(message);
