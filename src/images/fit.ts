@@ -82,11 +82,7 @@ async function smallestFitting(
   return undefined;
 }
 
-async function encode(
-  image: Sharp,
-  format: 'webp' | 'jpeg',
-  quality: number,
-): Promise<FittedFile> {
+async function encode(image: Sharp, format: 'webp' | 'jpeg', quality: number): Promise<FittedFile> {
   const out =
     format === 'webp'
       ? image.webp({ quality, effort: 4 })

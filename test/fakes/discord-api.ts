@@ -263,7 +263,7 @@ export class FakeDiscord {
     ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: 41250 }, s: null, t: null }));
   }
 
-  private onGatewayMessage(ws: WebSocket, payload: { op: number; d: any }): void {
+  private onGatewayMessage(ws: WebSocket, payload: { op: number; d: { intents?: number } }): void {
     if (payload.op === 1) return ws.send(JSON.stringify({ op: 11, d: null, s: null, t: null }));
     if (payload.op !== 2) return;
     const intents = Number(payload.d.intents);
@@ -431,7 +431,7 @@ export class FakeDiscord {
       return { status: 204 };
     }
     const data = payload.json.data ?? {};
-    const content = payload.json.type === 5 ? '' : data;
+    const content: Body = payload.json.type === 5 ? {} : data;
     const message = this.create(interaction.channelId, content, payload.files, this.bot.id);
     message.ephemeral = ((data.flags ?? 0) & EPHEMERAL) !== 0;
     message.interactionId = id;
@@ -456,7 +456,7 @@ export class FakeDiscord {
 
   private create(
     channelId: string,
-    json: any,
+    json: Body,
     files: FakeAttachment[],
     authorId: string,
   ): FakeMessage {
@@ -475,7 +475,7 @@ export class FakeDiscord {
     return message;
   }
 
-  private edit(message: FakeMessage, json: any): void {
+  private edit(message: FakeMessage, json: Body): void {
     if (json.content !== undefined) {
       message.content = String(json.content);
       message.history.push(message.content);
@@ -649,8 +649,19 @@ function customIds(components: unknown): string[] {
   return rows.flatMap((r) => (r.components ?? []).map((c) => c.custom_id ?? ''));
 }
 
+/** The fields of a request body the fake reads (interaction callbacks nest them in `data`). */
+interface Body {
+  type?: number;
+  content?: string;
+  flags?: number;
+  name?: string;
+  allowed_mentions?: unknown;
+  components?: unknown;
+  data?: Body;
+}
+
 interface Payload {
-  json: any;
+  json: Body;
   files: FakeAttachment[];
 }
 

@@ -28,21 +28,28 @@ export class SlackPlatform implements ThreadPlatform {
     readonly maxUploadBytes: number,
   ) {}
 
-  async postText(thread: ThreadRef, text: string): Promise<string> {
+  async postText(thread: ThreadRef, text: string, controls?: MessageControls): Promise<string> {
     const res = await this.client.chat.postMessage({
       channel: thread.channelId,
       thread_ts: thread.threadId,
       text,
+      blocks: blocks(text, controls),
       ...PLAIN_TEXT,
     });
     return requireTs(res.ts, 'chat.postMessage');
   }
 
-  async editText(thread: ThreadRef, messageId: string, text: string): Promise<void> {
+  async editText(
+    thread: ThreadRef,
+    messageId: string,
+    text: string,
+    controls?: MessageControls,
+  ): Promise<void> {
     await this.client.chat.update({
       channel: thread.channelId,
       ts: messageId,
       text,
+      blocks: blocks(text, controls) ?? [],
       ...PLAIN_TEXT,
     });
   }
