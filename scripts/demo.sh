@@ -24,6 +24,7 @@ if redis_answers "$redis_host" "$redis_port"; then
   say "Redis answers at $REDIS_URL"
 else
   ensure_redis_server_binary
+ensure_cjk_fonts
   say "starting redis-server on port $redis_port (it keeps running; stop it with: redis-cli -p $redis_port shutdown)"
   redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no >/dev/null
   wait_for_redis "$redis_host" "$redis_port"

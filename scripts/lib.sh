@@ -29,6 +29,14 @@ ensure_node_modules() {
   fi
 }
 
+# Grid captions echo the prompt; without a CJK font, 日本人女性 would render as boxes.
+ensure_cjk_fonts() {
+  if command -v fc-list >/dev/null && [ -n "$(fc-list :lang=ja 2>/dev/null | head -n 1)" ]; then
+    return 0
+  fi
+  apt_install fontconfig fonts-noto-cjk
+}
+
 ensure_redis_server_binary() {
   command -v redis-server >/dev/null || apt_install redis-server
 }
