@@ -177,7 +177,9 @@ export class ThreadConversation {
   async handleReaction(ev: ReactionEvent): Promise<void> {
     if (!(await this.seen.firstTime(this.name, `reaction:${ev.eventId}`))) return;
     const grid = await this.runs.gridOf(this.name, ev.messageId);
-    const runId = ev.runId ?? grid?.runId;
+    // a button names its run; ⏹ on any grid of a thread stops the thread's latest run
+    const latest = grid && (await this.threads.byThread(this.name, grid.threadId));
+    const runId = ev.runId ?? (ev.action.kind === 'stop' ? latest : grid?.runId);
     if (!runId) return;
     const run = await this.runs.get(runId);
     if (!run) return;
@@ -204,7 +206,10 @@ export class ThreadConversation {
     }
     const outcome = await cancelAdaptation(this.opts.queue, this.opts.redis, run.runId);
     logger.info({ runId: run.runId, userId: actor.userId, outcome }, 'stop asked');
-    if (outcome === 'removed') await this.posts.endRun(run, 'cancelled');
+    if (outcome === 'removed') {
+      await this.posts.endRun(run, 'cancelled');
+      await this.posts.showPosition(run, 'ended');
+    }
     const key = outcome === 'not-running' ? 'finished' : outcome;
     await this.opts.platform.postText(this.threadOf(run), messages.stopMessages[key]);
   }

@@ -158,6 +158,8 @@ function commandEvent(interaction: ChatInputCommandInteraction): CommandEvent {
         ? await interaction.editReply(reply)
         : (await interaction.reply({ ...reply, withResponse: true })).resource?.message;
       if (!message) throw new Error('Discord returned no message for the reply');
+      // typed inside a thread: the run posts into that thread
+      if (channel?.isThread()) return { channelId: parentId ?? channel.id, threadId: channel.id };
       const thread = await message.startThread({ name: threadName(title) });
       return { channelId: interaction.channelId, threadId: thread.id };
     },
