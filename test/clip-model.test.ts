@@ -27,7 +27,7 @@ let openai: ClipModel;
 let hf: ClipModel;
 
 beforeAll(async () => {
-  await selectBackend('cpu');
+  await selectBackend();
   openai = ClipModel.fromTensors(openAiTensors(), config);
   hf = await ClipModel.load(goldenPath('clip/tiny-clip-hf.safetensors'), config);
 });

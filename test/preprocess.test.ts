@@ -22,7 +22,7 @@ const g = (name: string) => golden(FILE, name);
 let clip: ClipModel;
 
 beforeAll(async () => {
-  await selectBackend('cpu');
+  await selectBackend();
   const config = clipConfigFromJson(
     JSON.parse(readFileSync(goldenPath('clip/config.json'), 'utf8')),
   );

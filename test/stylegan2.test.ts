@@ -21,7 +21,7 @@ const g2 = (name: string) => golden(FILE, name) as tf.Tensor2D;
 let G: StyleGan2Generator;
 
 beforeAll(async () => {
-  await selectBackend('cpu');
+  await selectBackend();
   G = await StyleGan2Generator.load(goldenPath('stylegan2/tiny-ffhq.safetensors'));
 });
 

@@ -33,7 +33,7 @@ const records: GoldenRecord[] = JSON.parse(
 let tok: ClipTokenizer;
 
 beforeAll(async () => {
-  await selectBackend('cpu');
+  await selectBackend();
   tok = ClipTokenizer.load();
 });
 

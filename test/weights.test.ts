@@ -26,7 +26,7 @@ const reference = () => readSafetensors(SG2('tiny-ffhq.safetensors')).tensors;
 
 let scratch: string;
 beforeAll(async () => {
-  await selectBackend('cpu');
+  await selectBackend();
   scratch = mkdtempSync(join(tmpdir(), 'nadabot-weights-'));
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
