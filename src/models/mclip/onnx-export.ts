@@ -1,17 +1,10 @@
-import onnxProto from 'onnx-proto';
-
 import type { RawTensor } from '../weights/safetensors.ts';
 import type { MclipConfig } from './config.ts';
 import type { MclipTextModel } from './mclip-model.ts';
+import { FLOAT, INT64, ONNX_OPSET, OnnxGraph, type RawLinear } from './onnx-graph.ts';
 
-const { onnx } = onnxProto;
-type Node = InstanceType<typeof onnx.NodeProto>;
-type Attr = { name: string; i?: number; f?: number; ints?: number[] };
-
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT64 = onnx.TensorProto.DataType.INT64;
-/** LayerNormalization became a standard op in opset 17. */
-export const MCLIP_ONNX_OPSET = 17;
+/** The opset of nadabot's ONNX exports (LayerNormalization arrived in 17). */
+export const MCLIP_ONNX_OPSET = ONNX_OPSET;
 
 /** What the exported graph computes and returns. */
 export interface MclipOnnxOptions {
@@ -32,37 +25,36 @@ export interface MclipOnnxOptions {
  * writeFileSync('onnx/model.onnx', exportMclipOnnx(model));
  */
 export function exportMclipOnnx(model: MclipTextModel, opts: MclipOnnxOptions = {}): Uint8Array {
-  const g = new GraphBuilder(model.weights, model.config);
-  const cfg = model.config;
+  const g = new MclipGraph(model.weights, model.config);
   const maskBias = g.maskBias();
   let x = g.embeddings();
-  for (let i = 0; i < cfg.layers; i++) x = g.layer(i, x, maskBias);
-  const outputs = [['last_hidden_state', x, 3]] as [string, string, number][];
+  for (let i = 0; i < model.config.layers; i++) x = g.layer(i, x, maskBias);
+  const outputs = [{ name: 'last_hidden_state', value: x, rank: 3 }];
   if (opts.head ?? true) {
     const pooled = g.meanPool(x);
-    outputs.push(['mean_pooled', pooled, 2], ['text_embeds', g.head(pooled, model.head), 2]);
+    outputs.push({ name: 'mean_pooled', value: pooled, rank: 2 });
+    outputs.push({ name: 'text_embeds', value: g.linear(pooled, model.head), rank: 2 });
   }
-  return g.encode(outputs);
+  return g.encode(
+    `nadabot-mclip-${model.config.architecture}`,
+    ['input_ids', 'attention_mask'],
+    outputs,
+  );
 }
 
-class GraphBuilder {
-  private readonly nodes: Node[] = [];
-  private readonly inits: InstanceType<typeof onnx.TensorProto>[] = [];
-  private count = 0;
-
+class MclipGraph extends OnnxGraph {
   constructor(
     private readonly weights: Map<string, RawTensor>,
     private readonly cfg: MclipConfig,
-  ) {}
+  ) {
+    super();
+  }
 
   /** word + position (+ token type 0) embeddings, then LayerNorm: [b, L, hidden]. */
   embeddings(): string {
     const word = this.op('Gather', [this.weight('embeddings.word_embeddings.weight'), 'input_ids']);
-    const pos = this.op('Gather', [
-      this.weight('embeddings.position_embeddings.weight'),
-      this.positionIds(),
-    ]);
-    let x = this.op('Add', [word, pos]);
+    const posTable = this.weight('embeddings.position_embeddings.weight');
+    let x = this.op('Add', [word, this.op('Gather', [posTable, this.positionIds()])]);
     if (this.cfg.typeVocab > 0) {
       const row = this.raw('embeddings.token_type_embeddings.weight').data.slice(
         0,
@@ -70,7 +62,7 @@ class GraphBuilder {
       );
       x = this.op('Add', [x, this.floats(row, [this.cfg.hidden])]);
     }
-    return this.layerNorm(x, 'embeddings.LayerNorm');
+    return this.norm(x, 'embeddings.LayerNorm');
   }
 
   // XLM-R: pad id + running count of non-pad tokens (pads keep the pad id); others 0..L−1.
@@ -82,11 +74,8 @@ class GraphBuilder {
       return this.op('Sub', [this.op('CumSum', [ones, axis]), one]);
     }
     const pad = this.int64s([this.cfg.padId], []);
-    const notPad = this.op(
-      'Cast',
-      [this.op('Not', [this.op('Equal', ['input_ids', pad])])],
-      [{ name: 'to', i: INT64 }],
-    );
+    const isPad = this.op('Equal', ['input_ids', pad]);
+    const notPad = this.op('Cast', [this.op('Not', [isPad])], [{ name: 'to', i: INT64 }]);
     return this.op('Add', [this.op('Mul', [this.op('CumSum', [notPad, axis]), notPad]), pad]);
   }
 
@@ -100,33 +89,17 @@ class GraphBuilder {
 
   /** One post-LN encoder block: [b, L, hidden] → [b, L, hidden]. */
   layer(i: number, x: string, maskBias: string): string {
-    const n = this.names(i);
-    const { heads, hidden } = this.cfg;
-    const dh = hidden / heads;
-    const heads4 = this.int64s([0, 0, heads, dh], [4]);
-    const split = (t: string, perm: number[]) =>
-      this.op('Transpose', [this.op('Reshape', [t, heads4])], [{ name: 'perm', ints: perm }]);
-    const q = split(this.linear(x, n.query), [0, 2, 1, 3]); // [b, h, L, dh]
-    const kT = split(this.linear(x, n.key), [0, 2, 3, 1]); // [b, h, dh, L]
-    const v = split(this.linear(x, n.value), [0, 2, 1, 3]);
-    const scores = this.op('Mul', [
-      this.op('MatMul', [q, kT]),
-      this.floats([1 / Math.sqrt(dh)], []),
-    ]);
-    const probs = this.op(
-      'Softmax',
-      [this.op('Add', [scores, maskBias])],
-      [{ name: 'axis', i: -1 }],
-    );
-    const ctx = this.op(
-      'Transpose',
-      [this.op('MatMul', [probs, v])],
-      [{ name: 'perm', ints: [0, 2, 1, 3] }],
-    );
-    const merged = this.op('Reshape', [ctx, this.int64s([0, 0, hidden], [3])]);
-    const h = this.layerNorm(this.op('Add', [x, this.linear(merged, n.output)]), n.attentionNorm);
-    const ffn = this.linear(this.gelu(this.linear(h, n.ffnIn)), n.ffnOut);
-    return this.layerNorm(this.op('Add', [h, ffn]), n.outputNorm);
+    const n = layerNames(this.cfg, i);
+    const w = {
+      query: this.lin(n.query),
+      key: this.lin(n.key),
+      value: this.lin(n.value),
+      output: this.lin(n.output),
+    };
+    const attn = this.attention(x, w, this.cfg.heads, this.cfg.hidden, maskBias);
+    const h = this.norm(this.op('Add', [x, attn]), n.attentionNorm);
+    const ffn = this.linear(this.geluErf(this.linear(h, this.lin(n.ffnIn))), this.lin(n.ffnOut));
+    return this.norm(this.op('Add', [h, ffn]), n.outputNorm);
   }
 
   /** Mean over positions with mask 1: [b, L, hidden] → [b, hidden]. */
@@ -139,117 +112,17 @@ class GraphBuilder {
     return this.op('Div', [sum, this.op('ReduceSum', [m, axes], keep0)]);
   }
 
-  /** The linear map into CLIP space: [b, hidden] → [b, outDim]. */
-  head(pooled: string, head: { weight: RawTensor; bias?: RawTensor }): string {
-    const y = this.op('MatMul', [pooled, this.transposed(head.weight)]);
-    return head.bias ? this.op('Add', [y, this.floats(head.bias.data, head.bias.shape)]) : y;
+  private norm(x: string, prefix: string): string {
+    const eps = this.cfg.layerNormEps;
+    return this.layerNorm(x, this.raw(`${prefix}.weight`), this.raw(`${prefix}.bias`), eps);
   }
 
-  encode(outputs: [string, string, number][]): Uint8Array {
-    const dims = ['batch', 'sequence', 'hidden'];
-    const valueInfo = (name: string, elemType: number, rank: number, last?: number) =>
-      onnx.ValueInfoProto.create({
-        name,
-        type: {
-          tensorType: {
-            elemType,
-            shape: {
-              dim: Array.from({ length: rank }, (_, i) =>
-                i === rank - 1 && last !== undefined ? { dimValue: last } : { dimParam: dims[i] },
-              ),
-            },
-          },
-        },
-      });
-    for (const [name, value] of outputs) this.nodes.push(this.node('Identity', [value], [name]));
-    const graph = onnx.GraphProto.create({
-      name: `nadabot-mclip-${this.cfg.architecture}`,
-      node: this.nodes,
-      initializer: this.inits,
-      input: [valueInfo('input_ids', INT64, 2), valueInfo('attention_mask', INT64, 2)],
-      output: outputs.map(([name, , rank]) => valueInfo(name, FLOAT, rank)),
-    });
-    const model = onnx.ModelProto.create({
-      irVersion: 8,
-      producerName: 'nadabot',
-      opsetImport: [{ domain: '', version: MCLIP_ONNX_OPSET }],
-      graph,
-    });
-    return onnx.ModelProto.encode(model).finish();
+  private lin(prefix: string): RawLinear {
+    return { weight: this.raw(`${prefix}.weight`), bias: this.raw(`${prefix}.bias`) };
   }
 
-  private linear(x: string, prefix: string): string {
-    const y = this.op('MatMul', [x, this.transposed(this.raw(`${prefix}.weight`))]);
-    return this.op('Add', [y, this.weight(`${prefix}.bias`)]);
-  }
-
-  // Exact GELU by its definition: x·½(1 + erf(x/√2)); the Gelu op only arrived in opset 20.
-  private gelu(x: string): string {
-    const erf = this.op('Erf', [this.op('Mul', [x, this.floats([Math.SQRT1_2], [])])]);
-    const onePlus = this.op('Add', [erf, this.floats([1], [])]);
-    return this.op('Mul', [this.op('Mul', [x, onePlus]), this.floats([0.5], [])]);
-  }
-
-  private layerNorm(x: string, prefix: string): string {
-    const attrs = [
-      { name: 'axis', i: -1 },
-      { name: 'epsilon', f: this.cfg.layerNormEps },
-    ];
-    return this.op(
-      'LayerNormalization',
-      [x, this.weight(`${prefix}.weight`), this.weight(`${prefix}.bias`)],
-      attrs,
-    );
-  }
-
-  private names(i: number) {
-    if (this.cfg.architecture === 'distilbert') {
-      const p = `transformer.layer.${i}.`;
-      return {
-        query: `${p}attention.q_lin`,
-        key: `${p}attention.k_lin`,
-        value: `${p}attention.v_lin`,
-        output: `${p}attention.out_lin`,
-        attentionNorm: `${p}sa_layer_norm`,
-        ffnIn: `${p}ffn.lin1`,
-        ffnOut: `${p}ffn.lin2`,
-        outputNorm: `${p}output_layer_norm`,
-      };
-    }
-    const p = `encoder.layer.${i}.`;
-    return {
-      query: `${p}attention.self.query`,
-      key: `${p}attention.self.key`,
-      value: `${p}attention.self.value`,
-      output: `${p}attention.output.dense`,
-      attentionNorm: `${p}attention.output.LayerNorm`,
-      ffnIn: `${p}intermediate.dense`,
-      ffnOut: `${p}output.dense`,
-      outputNorm: `${p}output.LayerNorm`,
-    };
-  }
-
-  private op(type: string, inputs: string[], attrs: Attr[] = []): string {
-    const out = `${type.toLowerCase()}_${this.count++}`;
-    this.nodes.push(this.node(type, inputs, [out], attrs));
-    return out;
-  }
-
-  private node(type: string, inputs: string[], outputs: string[], attrs: Attr[] = []): Node {
-    const attribute = attrs.map((a) => {
-      if (a.ints)
-        return { name: a.name, type: onnx.AttributeProto.AttributeType.INTS, ints: a.ints };
-      if (a.f !== undefined)
-        return { name: a.name, type: onnx.AttributeProto.AttributeType.FLOAT, f: a.f };
-      return { name: a.name, type: onnx.AttributeProto.AttributeType.INT, i: a.i };
-    });
-    return onnx.NodeProto.create({
-      opType: type,
-      input: inputs,
-      output: outputs,
-      name: outputs[0],
-      attribute,
-    });
+  private weight(name: string): string {
+    return this.tensor(this.raw(name), name);
   }
 
   private raw(name: string): RawTensor {
@@ -257,31 +130,31 @@ class GraphBuilder {
     if (!t) throw new Error(`ONNX export: weights lack ${name}`);
     return t;
   }
+}
 
-  private weight(name: string): string {
-    const t = this.raw(name);
-    return this.floats(t.data, t.shape, name);
+function layerNames(cfg: MclipConfig, i: number) {
+  if (cfg.architecture === 'distilbert') {
+    const p = `transformer.layer.${i}.`;
+    return {
+      query: `${p}attention.q_lin`,
+      key: `${p}attention.k_lin`,
+      value: `${p}attention.v_lin`,
+      output: `${p}attention.out_lin`,
+      attentionNorm: `${p}sa_layer_norm`,
+      ffnIn: `${p}ffn.lin1`,
+      ffnOut: `${p}ffn.lin2`,
+      outputNorm: `${p}output_layer_norm`,
+    };
   }
-
-  // PyTorch stores [out, in]; MatMul wants [in, out].
-  private transposed(t: RawTensor): string {
-    const [rows, cols] = t.shape;
-    const out = new Float32Array(rows * cols);
-    for (let r = 0; r < rows; r++)
-      for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
-    return this.floats(out, [cols, rows]);
-  }
-
-  private floats(data: ArrayLike<number>, dims: number[], name = `const_${this.count++}`): string {
-    const bytes = new Uint8Array(Float32Array.from(data).buffer);
-    this.inits.push(onnx.TensorProto.create({ name, dataType: FLOAT, dims, rawData: bytes }));
-    return name;
-  }
-
-  private int64s(values: number[], dims: number[]): string {
-    const name = `const_${this.count++}`;
-    const bytes = new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer);
-    this.inits.push(onnx.TensorProto.create({ name, dataType: INT64, dims, rawData: bytes }));
-    return name;
-  }
+  const p = `encoder.layer.${i}.`;
+  return {
+    query: `${p}attention.self.query`,
+    key: `${p}attention.self.key`,
+    value: `${p}attention.self.value`,
+    output: `${p}attention.output.dense`,
+    attentionNorm: `${p}attention.output.LayerNorm`,
+    ffnIn: `${p}intermediate.dense`,
+    ffnOut: `${p}output.dense`,
+    outputNorm: `${p}output.LayerNorm`,
+  };
 }
