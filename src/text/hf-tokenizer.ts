@@ -87,6 +87,15 @@ export class HfTokenizer {
    */
   encodeBatch(texts: string[], maxTokens: number): TokenBatch {
     const encoded = texts.map((t) => this.tokenizer.encode(t));
+    if (encoded.length === 0) {
+      return {
+        inputIds: new Int32Array(),
+        attentionMask: new Int32Array(),
+        batch: 0,
+        length: 0,
+        tokens: [],
+      };
+    }
     const length = Math.max(...encoded.map((e) => e.ids.length));
     const longest = encoded.findIndex((e) => e.ids.length === length);
     if (length > maxTokens) {

@@ -1,4 +1,5 @@
 export { ClipTextEncoder, type ClipEncoderOptions } from './clip-encoder.ts';
+export { ClipOnnxTextEncoder, exportClipTextOnnx } from './clip-onnx.ts';
 export {
   CLIP_SPACE_DIMS,
   checkDim,

@@ -61,9 +61,12 @@ export class UnderstoodAsIndex {
 
     const unit = new Float32Array(phrases.length * encoder.dim);
     const chunk = opts.chunk ?? 64;
-    for (let i = 0; i < phrases.length; i += chunk) {
-      const vectors = await encoder.encode(phrases.slice(i, i + chunk));
-      vectors.forEach((v, j) => unit.set(normalised(v), (i + j) * encoder.dim));
+    // Shortest first: a batch costs as much as its longest text (CLIP stops at the last EOT).
+    const order = phrases.map((_, i) => i).sort((a, b) => phrases[a].length - phrases[b].length);
+    for (let i = 0; i < order.length; i += chunk) {
+      const rows = order.slice(i, i + chunk);
+      const vectors = await encoder.encode(rows.map((r) => phrases[r]));
+      vectors.forEach((v, j) => unit.set(normalised(v), rows[j] * encoder.dim));
     }
     writeCache(file, unit, phrases.length, encoder, listHash);
     return new UnderstoodAsIndex(encoder.space, encoder.id, phrases, unit, encoder.dim, false);

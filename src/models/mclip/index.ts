@@ -6,4 +6,4 @@ export {
   type MclipOutput,
 } from './mclip-model.ts';
 export { exportMclipOnnx, MCLIP_ONNX_OPSET, type MclipOnnxOptions } from './onnx-export.ts';
-export { OnnxGraph, ONNX_OPSET, type RawLinear } from './onnx-graph.ts';
+export { FLOAT, INT64, OnnxGraph, ONNX_OPSET, type RawLinear } from './onnx-graph.ts';
