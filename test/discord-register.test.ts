@@ -53,3 +53,13 @@ it('names every missing Discord variable and where to get it', () => {
     }),
   ).toThrow(/DISCORD_MESSAGE_CONTENT .*got "yes"/);
 });
+
+it('GIVEN DISCORD_TOKEN without DISCORD_APP_ID THEN start-up stops naming it, before Redis is touched', async () => {
+  const { loadConfig } = await import('../src/config.ts');
+  const { startPlatformBots } = await import('../src/platforms/platform-bots.ts');
+  // nothing listens on port 1: reaching Redis would fail with another message
+  const env = { REDIS_URL: 'redis://127.0.0.1:1', DISCORD_TOKEN: 'x'.repeat(60) };
+  await expect(startPlatformBots(loadConfig(env), env)).rejects.toThrow(
+    /DISCORD_APP_ID is missing: Discord Developer Portal/,
+  );
+});
