@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 
 import { NadaError } from '../errors.ts';
-import { ClipTokenizer, type ClipConfig } from '../models/clip/index.ts';
+import { ClipTokenizer, EOT_TOKEN, SOT_TOKEN, type ClipConfig } from '../models/clip/index.ts';
 import { FLOAT, OnnxGraph, type RawLinear } from '../models/mclip/index.ts';
 import { readSafetensors, type RawTensor } from '../models/weights/safetensors.ts';
 import { checkDim, hashFiles, splitRows, type TextEncoder } from './encoder.ts';
@@ -199,6 +199,7 @@ export class ClipOnnxTextEncoder implements TextEncoder {
   readonly scripts = ['Latin'] as const;
   readonly stripsMarks = false;
   readonly dim: number;
+  private readonly context: number;
 
   private constructor(
     readonly id: string,
@@ -209,6 +210,7 @@ export class ClipOnnxTextEncoder implements TextEncoder {
     config: ClipConfig,
   ) {
     this.dim = config.embedDim;
+    this.context = config.contextLength;
   }
 
   /** Reads a CLIP safetensors file (OpenAI or HF names) and builds the session. */
@@ -241,11 +243,20 @@ export class ClipOnnxTextEncoder implements TextEncoder {
 
   async encode(texts: string[]): Promise<Float32Array[]> {
     if (texts.length === 0) return [];
-    const tokens = this.tokenizer.tokenize(texts); // int32 [b, 77]; too long → text.too_long
-    const ids = tokens.dataSync() as Int32Array;
-    const [b, context] = tokens.shape;
-    tokens.dispose();
-    return this.encodeTokens(ids, b, context);
+    // Token rows built here rather than by tokenize(), which makes a tfjs tensor.
+    const ids = new Int32Array(texts.length * this.context);
+    texts.forEach((text, row) => {
+      const bpe = this.tokenizer.encode(text);
+      if (bpe.length + 2 > this.context) {
+        throw new NadaError(
+          'text.too_long',
+          `"${text.slice(0, 40)}…" is ${bpe.length + 2} tokens, CLIP takes at most ${this.context}: shorten it`,
+          { tokens: bpe.length + 2, limit: this.context },
+        );
+      }
+      ids.set([SOT_TOKEN, ...bpe, EOT_TOKEN], row * this.context);
+    });
+    return this.encodeTokens(ids, texts.length, this.context);
   }
 
   /** Runs token ids [b, context] (SOT … EOT, zero padded), cut after the batch's last EOT. */
