@@ -54,6 +54,8 @@ describe.each(['openai', 'hf'])(
         `${naming} onnx vs tfjs`,
       );
       expect(await enc.encode([])).toEqual([]);
+      const long = await enc.encode([Array(80).fill('statue').join(' ')]).catch((e) => e);
+      expect(long).toMatchObject({ code: 'text.too_long', context: { tokens: 82, limit: 77 } });
       model.dispose();
       enc.dispose();
     });
