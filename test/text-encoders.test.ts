@@ -220,6 +220,34 @@ describe('GIVEN an M-CLIP folder (config.json, tokenizer.json, model.safetensors
   });
 });
 
+describe('GIVEN a BERT-base folder (the LaBSE family: token types, positions from 0, LN eps 1e-12)', () => {
+  it('THEN tfjs and the ONNX export agree on the encoder', async () => {
+    const dir = join(root, 'bert');
+    const spec = {
+      architecture: 'bert',
+      layout: 'mclip',
+      pieces: BERT_PIECES,
+      outDim: 24,
+    } as const;
+    writeTinyEncoder(dir, { ...spec, seed: 4, onnx: 'full' }).dispose();
+    const [tfjs, onnx] = [await MclipEncoder.load(dir, SPACE), await OnnxEncoder.load(dir, SPACE)];
+    expect(tfjs.model.config).toMatchObject({
+      architecture: 'bert',
+      typeVocab: 2,
+      layerNormEps: 1e-12,
+    });
+    const texts = ['bronze statues', 'a photo', 'パンダ'];
+    const want = (await tfjs.encode(texts)).flatMap((v) => Array.from(v));
+    expectClose(
+      (await onnx.encode(texts)).flatMap((v) => Array.from(v)),
+      want,
+      FORWARD,
+      'bert onnx vs tfjs',
+    );
+    [tfjs, onnx].forEach((e) => e.dispose());
+  });
+});
+
 describe('GIVEN a sentence-transformers folder (modules.json, 1_Pooling, 2_Dense)', () => {
   it('THEN it loads the DistilBERT, mean pooling and the bias-free Dense head', async () => {
     const enc = await MclipEncoder.load(join(root, 'st'), SPACE);
