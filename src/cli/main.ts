@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { isNadaError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { adaptCommand } from './adapt.ts';
+import { modelsCommand } from './models.ts';
 import { botCommand, demoCommand, workerCommand } from './serve.ts';
 
 function integer(name: string) {
@@ -39,6 +40,8 @@ program
   .option('--seed <n>', 'seed of the samples and the training draws', integer('--seed'))
   .option('--out <dir>', 'folder for the grids and checkpoints (default: artifacts/<run id>)')
   .action((prompt: string, options) => adaptCommand(prompt, options));
+
+program.addCommand(modelsCommand());
 
 try {
   await program.parseAsync(process.argv);

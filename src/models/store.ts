@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,13 +33,30 @@ const generatorConfigSchema = z.object({
   channels: z.record(z.string(), z.number().int().positive()),
 });
 
+/** What `models pull`/`import` record about each installed file (absent on the bundled demo). */
+const fileFacts = {
+  /** sha256 (hex) of the file as installed, checked by `nadabot models verify` */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  bytes: z.number().int().nonnegative().optional(),
+  /** where it came from: a URL or a local path */
+  origin: z.string().optional(),
+};
+
 /** `model.json`: what one model id is made of. */
-const modelInfoSchema = z.object({
+export const modelInfoSchema = z.object({
   id: z.string(),
   description: z.string(),
   /** the source text that describes this generator's domain ("photo" for faces) */
   source: z.string(),
-  generator: z.object({ file: z.string(), format: z.string(), config: generatorConfigSchema }),
+  generator: z.object({
+    file: z.string(),
+    format: z.string(),
+    config: generatorConfigSchema,
+    ...fileFacts,
+  }),
   clip: z
     .array(
       z.object({
@@ -48,9 +65,12 @@ const modelInfoSchema = z.object({
         file: z.string(),
         format: z.string(),
         config: clipConfigSchema,
+        ...fileFacts,
       }),
     )
     .min(1),
+  /** when `nadabot models verify` last passed (ISO time) */
+  verifiedAt: z.string().optional(),
 });
 
 export type ModelInfo = z.infer<typeof modelInfoSchema>;
@@ -105,6 +125,27 @@ export function resolveModel(id: string, dir = modelsDir()): ModelFiles {
     if (!existsSync(path)) throw missing(id, base, `${path} is missing`);
   }
   return files;
+}
+
+/** The ids installed under `dir` (folders holding a `model.json`), sorted; `demo` not included. */
+export function installedIds(dir = modelsDir()): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+    .filter((d) => existsSync(join(dir, d.name, 'model.json')))
+    .map((d) => d.name)
+    .sort();
+}
+
+/** True for the models that ship inside the repository (never written by `models` commands). */
+export function isBundled(id: string): boolean {
+  return id === 'demo';
+}
+
+/** Writes `model.json` into a model folder, checked against the schema first. */
+export function writeModelInfo(folder: string, info: ModelInfo): void {
+  const checked = modelInfoSchema.parse(info);
+  writeFileSync(join(folder, 'model.json'), `${JSON.stringify(checked, null, 2)}\n`);
 }
 
 function readInfo(id: string, base: string): ModelInfo {

@@ -14,7 +14,12 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-const BYTES_PER_ELEMENT = { F32: 4, I32: 4 } as const;
+/**
+ * Stored dtypes nadabot reads. Half precision (F16, BF16) is widened to float32 on read and
+ * I64 narrowed to int32 (Hugging Face files keep `position_ids` as I64): tfjs works in 32 bits.
+ */
+const BYTES_PER_ELEMENT = { F32: 4, I32: 4, F16: 2, BF16: 2, I64: 8 } as const;
+type StoredDtype = keyof typeof BYTES_PER_ELEMENT;
 
 // A header beyond this is not a weights file we made or should trust.
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -86,12 +91,12 @@ function readEntry(
   source: string,
 ): RawTensor {
   const e = entry as { dtype?: string; shape?: unknown; data_offsets?: unknown };
-  const dtype = e.dtype;
-  if (dtype !== 'F32' && dtype !== 'I32') {
+  const dtype = e.dtype as StoredDtype;
+  if (!Object.hasOwn(BYTES_PER_ELEMENT, String(dtype))) {
     throw new NadaError(
       'weights.dtype',
-      `${source}: tensor "${name}" has dtype ${String(dtype)}, expected F32 or I32; ` +
-        'convert the checkpoint to float32',
+      `${source}: tensor "${name}" has dtype ${String(dtype)}, expected F32, F16, BF16, ` +
+        'I32 or I64; convert the checkpoint to float32',
       { source, name, dtype },
     );
   }
@@ -131,11 +136,54 @@ function readEntry(
   // Copy so the tensor is aligned and independent of the file buffer.
   // (Uint8Array's slice copies; a Node Buffer's own slice would not.)
   const slice = Uint8Array.prototype.slice.call(buf, dataStart + begin, dataStart + end);
-  const data =
-    dtype === 'F32'
-      ? new Float32Array(slice.buffer, slice.byteOffset, count)
-      : new Int32Array(slice.buffer, slice.byteOffset, count);
-  return { dtype, shape: shape as number[], data };
+  const dims = shape as number[];
+  if (dtype === 'F32') {
+    return { dtype, shape: dims, data: new Float32Array(slice.buffer, 0, count) };
+  }
+  if (dtype === 'I32') {
+    return { dtype, shape: dims, data: new Int32Array(slice.buffer, 0, count) };
+  }
+  if (dtype === 'I64') {
+    return { dtype: 'I32', shape: dims, data: narrowI64(slice, count, `${source}: "${name}"`) };
+  }
+  return { dtype: 'F32', shape: dims, data: widenHalf(slice, count, dtype) };
+}
+
+/** F16 or BF16 little-endian bytes → float32 (exact: every half value is a float32 value). */
+function widenHalf(bytes: Uint8Array, count: number, dtype: 'F16' | 'BF16'): Float32Array {
+  const halves = new Uint16Array(bytes.buffer, 0, count);
+  const out = new Float32Array(count);
+  if (dtype === 'BF16') {
+    // bfloat16 is the top half of a float32
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+    return out;
+  }
+  for (let i = 0; i < count; i++) out[i] = f16ToFloat(halves[i]);
+  return out;
+}
+
+function f16ToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024); // zero and subnormals
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+/** I64 → int32, refusing values that do not fit (ids and indices always do). */
+function narrowI64(bytes: Uint8Array, count: number, what: string): Int32Array {
+  const wide = new BigInt64Array(bytes.buffer, 0, count);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = wide[i];
+    if (v > 2147483647n || v < -2147483648n) {
+      throw new NadaError('weights.dtype', `${what} holds ${v}, beyond int32`, { what });
+    }
+    out[i] = Number(v);
+  }
+  return out;
 }
 
 /** Reads a safetensors file from disk. */
