@@ -56,6 +56,30 @@ export async function convertGenerator(
   dest: string,
   opts: { label?: string; size?: number } = {},
 ): Promise<StyleGan2Config> {
+  const { tensors, config } = await inspectGenerator(src, opts);
+  const shapes = expectedShapes(config);
+
+  // official state-dict order, then latent_avg (the layout of nadabot's bundled file)
+  const out = new Map<string, RawTensor>();
+  for (const key of shapes.keys()) out.set(key, tensors.get(key)!);
+  const latentAvg = tensors.get('latent_avg');
+  if (latentAvg) out.set('latent_avg', latentAvg);
+  writeSafetensors(dest, out, {
+    format: 'rosinality StyleGAN2 g_ema',
+    converted_from: opts.label ?? src,
+  });
+  return config;
+}
+
+/**
+ * Reads a generator checkpoint and checks it: a rosinality StyleGAN2 state dict whose every
+ * tensor fits the architecture its shapes describe, of `size` px when given
+ * (`model.wrong_generator` otherwise).
+ */
+export async function inspectGenerator(
+  src: string,
+  opts: { label?: string; size?: number } = {},
+): Promise<{ tensors: Map<string, RawTensor>; config: StyleGan2Config }> {
   const label = opts.label ?? src;
   const tensors = await readGeneratorFile(src, label);
   const config = inferConfig(tensors, label);
@@ -67,16 +91,8 @@ export async function convertGenerator(
       { found: config.size, expected: opts.size },
     );
   }
-  const shapes = expectedShapes(config);
-  checkTensors(tensors, shapes, { source: label, ignore: ['latent_avg'] });
-
-  // official state-dict order, then latent_avg (the layout of nadabot's bundled file)
-  const out = new Map<string, RawTensor>();
-  for (const key of shapes.keys()) out.set(key, tensors.get(key)!);
-  const latentAvg = tensors.get('latent_avg');
-  if (latentAvg) out.set('latent_avg', latentAvg);
-  writeSafetensors(dest, out, { format: 'rosinality StyleGAN2 g_ema', converted_from: label });
-  return config;
+  checkTensors(tensors, expectedShapes(config), { source: label, ignore: ['latent_avg'] });
+  return { tensors, config };
 }
 
 async function readGeneratorFile(src: string, label: string): Promise<Map<string, RawTensor>> {

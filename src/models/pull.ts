@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path';
 
 import { isNadaError, NadaError } from '../errors.ts';
 import { catalogEntry, loadCatalog, type CatalogClip, type CatalogEntry } from './catalog.ts';
+import { inspectGenerator } from './convert.ts';
 import { download, type DownloadProgress } from './download.ts';
 import { installModel, refuseInstalled, type ClipSource } from './install.ts';
 import { modelsDir, type ModelFiles } from './store.ts';
@@ -53,6 +54,10 @@ export async function pullModel(id: string, opts: PullOptions = {}): Promise<Mod
   const fetchOne = (label: string, url: string, file: string, sha256?: string) =>
     fetchChecked(label, url, join(work, file), sha256, opts);
   const generator = await fetchOne('generator', generatorUrl, entry.generator.fileName);
+  opts.onStep?.('checking the generator before the CLIP downloads');
+  await discardIfUnusable(generator, () =>
+    inspectGenerator(generator, { label: generatorUrl, size: entry.generator.size }),
+  );
   const clipSources: ClipSource[] = [];
   for (const c of clips) {
     const weights = await fetchOne(`CLIP ${c.name}`, c.url, c.file, c.sha256);
@@ -72,13 +77,22 @@ export async function pullModel(id: string, opts: PullOptions = {}): Promise<Mod
     clips: clipSources,
     force: opts.force,
   };
+  const installed = await discardIfUnusable(undefined, () => installModel(plan, dir, opts.onStep));
+  rmSync(work, { recursive: true, force: true });
+  return installed;
+}
+
+/**
+ * Runs a check or the install; when it fails on a downloaded file (`input`, or the file the
+ * error names in `context.input`), that file is deleted so the next pull fetches it anew.
+ */
+async function discardIfUnusable<T>(input: string | undefined, f: () => Promise<T>): Promise<T> {
   try {
-    const installed = await installModel(plan, dir, opts.onStep);
-    rmSync(work, { recursive: true, force: true });
-    return installed;
+    return await f();
   } catch (err) {
-    const input = isNadaError(err) ? err.context.input : undefined;
-    if (typeof input === 'string') forget(input);
+    const named = isNadaError(err) ? err.context.input : undefined;
+    const culprit = typeof named === 'string' ? named : input;
+    if (culprit) forget(culprit);
     throw err;
   }
 }
