@@ -111,9 +111,9 @@ export async function processAdaptJob(
   const runDir = path.join(ctx.config.artifactsDir, data.runId);
   await mkdir(runDir, { recursive: true });
 
-  // resume where a previous attempt stopped
-  const resume = resumePoint(runDir, data.steps);
-  if (resume) log.info(resume, 'resuming from checkpoint');
+  // resume where a previous attempt stopped, else start where the parent run stopped
+  const start = startPoint(runDir, data, ctx.config.artifactsDir);
+  if (start.ownStep) log.info(start, 'resuming from checkpoint');
 
   // run the engine, each event becoming job progress
   const reporter = new ProgressReporter(job, ctx.config.artifactsDir);
@@ -122,7 +122,7 @@ export async function processAdaptJob(
       {
         target: data.prompt,
         source: data.source,
-        steps: data.steps - (resume?.step ?? 0),
+        steps: start.steps,
         seed: data.seed,
         batch: ctx.config.training.batch,
         outputInterval: data.outputInterval,
@@ -130,7 +130,8 @@ export async function processAdaptJob(
         runDir,
         runId: data.runId,
         model: ctx.config.modelId,
-        resumeFrom: resume?.path,
+        resumeFrom: start.resumeFrom,
+        continueFrom: start.continueFrom,
       },
       { models: ctx.models, signal: ctx.signal, logger: log, onEvent: (e) => reporter.report(e) },
     );
@@ -150,6 +151,28 @@ async function handBack(job: Job, token: string | undefined): Promise<never> {
   logger.info({ jobId: job.id }, 'worker shutting down; run handed back to the queue');
   await job.moveToWait(token);
   throw new WaitingError();
+}
+
+interface StartPoint {
+  steps: number;
+  resumeFrom?: string;
+  continueFrom?: string;
+  /** the step an earlier attempt of this job reached */
+  ownStep?: number;
+}
+
+// Where a job's training starts. A continuation (`resumeFrom`) trains `steps` past its
+// parent's step; an earlier attempt of this job that left a checkpoint goes first.
+function startPoint(runDir: string, data: AdaptJob, artifactsDir: string): StartPoint {
+  const parent = data.resumeFrom && path.join(artifactsDir, data.resumeFrom);
+  const baseStep = parent ? readCheckpoint(parent).meta.step : 0;
+  const own = resumePoint(runDir, baseStep + data.steps);
+  if (own && own.step > baseStep) {
+    return { steps: baseStep + data.steps - own.step, resumeFrom: own.path, ownStep: own.step };
+  }
+  if (parent) return { steps: data.steps, resumeFrom: parent };
+  const continueFrom = data.continueFrom && path.join(artifactsDir, data.continueFrom);
+  return { steps: data.steps, continueFrom: continueFrom || undefined };
 }
 
 // A checkpoint left by an earlier attempt of this job, and the step it reached.

@@ -45,6 +45,21 @@ const fileFacts = {
   origin: z.string().optional(),
 };
 
+/**
+ * A multilingual text encoder shipped with a model: a folder in its release layout (M-CLIP or
+ * sentence-transformers) that maps text into one of the model's CLIP spaces. The full entry is
+ * checked by the text side's schema (`multilingualSpecSchema`) when it is loaded.
+ */
+const textEncoderEntrySchema = z
+  .object({
+    id: z.string().min(1),
+    /** the folder, relative to the model's own folder */
+    dir: z.string().min(1),
+    /** the CLIP model (by name) whose space it maps into */
+    space: z.string().min(1),
+  })
+  .loose();
+
 /** `model.json`: what one model id is made of. */
 export const modelInfoSchema = z.object({
   id: z.string(),
@@ -69,6 +84,8 @@ export const modelInfoSchema = z.object({
       }),
     )
     .min(1),
+  /** multilingual encoders into the CLIP spaces above; CLIP's own encoders read English only */
+  textEncoders: z.array(textEncoderEntrySchema).optional(),
   /** when `nadabot models verify` last passed (ISO time) */
   verifiedAt: z.string().optional(),
 });
@@ -86,8 +103,15 @@ export interface ModelFiles {
     weight: number;
     path: string;
     config: ModelInfo['clip'][number]['config'];
+    /** sha256 recorded by `models pull`/`import`, when there is one */
+    sha256?: string;
   }[];
+  /** the model's multilingual encoders, `dir` made absolute */
+  textEncoders: TextEncoderEntry[];
 }
+
+/** One `textEncoders` entry of `model.json` (unknown keys kept for the text side's schema). */
+export type TextEncoderEntry = z.infer<typeof textEncoderEntrySchema>;
 
 /** The directory of real models: `NADABOT_MODELS_DIR`, else `~/.cache/nadabot/models`. */
 export function modelsDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -119,7 +143,9 @@ export function resolveModel(id: string, dir = modelsDir()): ModelFiles {
       weight: c.weight,
       path: join(base, c.file),
       config: c.config,
+      sha256: c.sha256,
     })),
+    textEncoders: (info.textEncoders ?? []).map((e) => ({ ...e, dir: resolve(base, e.dir) })),
   };
   for (const path of [files.generatorPath, ...files.clip.map((c) => c.path)]) {
     if (!existsSync(path)) throw missing(id, base, `${path} is missing`);
