@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { NadaError } from './errors.ts';
@@ -31,6 +33,11 @@ const envSchema = z.object({
   NADABOT_OUTPUT_INTERVAL: positiveInt.default(10),
   NADABOT_BATCH: positiveInt.max(64).default(2),
   NADABOT_PREVIEW_SAMPLES: positiveInt.max(16).default(2),
+  NADABOT_CACHE_DIR: z.string().min(1).optional(),
+  NADABOT_TEXT_ENCODERS: z
+    .string()
+    .refine(existsSync, 'must name an existing JSON file listing multilingual text encoders')
+    .optional(),
   DISCORD_TOKEN: z.string().min(1).optional(),
   DISCORD_APP_ID: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
@@ -49,6 +56,10 @@ export interface Config {
   artifactsDir: string;
   modelId: string;
   backend?: Env['NADABOT_BACKEND'];
+  /** caches of computed data (the embedded understood-as lists); default ~/.cache/nadabot */
+  cacheDir: string;
+  /** a JSON file listing more multilingual text encoders (checked when the worker loads them) */
+  textEncodersFile?: string;
   local: { host: string; port: number };
   training: {
     source: string;
@@ -95,6 +106,8 @@ function toConfig(e: Env): Config {
     artifactsDir: path.resolve(e.NADABOT_ARTIFACTS),
     modelId: e.NADABOT_MODEL,
     backend: e.NADABOT_BACKEND,
+    cacheDir: path.resolve(e.NADABOT_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'nadabot')),
+    textEncodersFile: e.NADABOT_TEXT_ENCODERS && path.resolve(e.NADABOT_TEXT_ENCODERS),
     local: { host: e.NADABOT_HOST, port: e.NADABOT_PORT },
     training: {
       source: e.NADABOT_SOURCE,

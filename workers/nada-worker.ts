@@ -13,6 +13,7 @@ import { selectBackend } from '../src/models/backend/index.ts';
 import { latestPath, readCheckpoint } from '../src/nada/checkpoint.ts';
 import { runAdaptation } from '../src/nada/engine.ts';
 import { disposeEngineModels, loadEngineModels, type EngineModels } from '../src/nada/models.ts';
+import { openUnderstoodAs } from '../src/nada/understood.ts';
 import { ProgressReporter } from './progress-reporter.ts';
 
 // A step of a large model on a slow backend can hold the event loop for a long time; the
@@ -39,8 +40,17 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
   // backend and models, once for every job
   const backend = await selectBackend(config.backend);
   logger.info(backend, 'tfjs backend chosen');
-  const models = await loadEngineModels(config.modelId);
-  logger.info({ model: models.id, clips: models.clips.map((c) => c.name) }, 'models loaded');
+  const models = await loadEngineModels(config.modelId, undefined, {
+    textEncodersFile: config.textEncodersFile,
+  });
+  const multilingual = models.multilingual?.map((e) => `${e.id} → ${e.space}`);
+  logger.info(
+    { model: models.id, clips: models.clips.map((c) => c.name), multilingual },
+    'models loaded',
+  );
+
+  // the understood-as lists, embedded once (cached on disk) so each run only looks them up
+  await openUnderstoodAs(models, { cacheDir: config.cacheDir, log: logger });
 
   // the BullMQ worker
   const connection = createRedis(config.redisUrl);

@@ -8,6 +8,7 @@ import {
   type RawTensor,
 } from '../models/weights/safetensors.ts';
 import { stepFileName } from '../images/grid.ts';
+import type { RunRouting } from './types.ts';
 
 export const CHECKPOINT_FORMAT = 'nadabot.nada-checkpoint.v1';
 
@@ -34,6 +35,8 @@ export interface CheckpointMeta {
   chain: string[];
   /** the engine options of the run, as JSON */
   options: Record<string, unknown>;
+  /** which text encoder read the texts for each CLIP model (absent in older checkpoints) */
+  routing?: RunRouting;
 }
 
 export interface Checkpoint {

@@ -16,8 +16,7 @@ import {
   type CheckpointMeta,
   type FrozenSource,
 } from './checkpoint.ts';
-import { buildClipTerms, disposeClipTerms, fitTexts } from './clip-terms.ts';
-import type { PromptNote } from './text-direction.ts';
+import { disposeClipTerms } from './clip-terms.ts';
 import { disposeEngineModels, loadEngineModels, type EngineModels } from './models.ts';
 import {
   disposePreview,
@@ -27,8 +26,11 @@ import {
   type PreviewInputs,
 } from './preview.ts';
 import { deriveSeed, SeededRandom } from './random.ts';
+import { writeRunRouting } from './run-record.ts';
+import { routeRunTexts, type RunNote } from './text-routing.ts';
 import { synthesisParamNames, trainStep, type StepOptions, type Trainer } from './train.ts';
-import type { AdaptHooks, AdaptOptions, AdaptResult, EngineEvent } from './types.ts';
+import type { AdaptHooks, AdaptOptions, AdaptResult, EngineEvent, RunRouting } from './types.ts';
+import { openUnderstoodAs } from './understood.ts';
 
 /** The settings a run trains with; stored in its checkpoints so a resume trains the same. */
 export interface RunSettings extends StepOptions {
@@ -82,7 +84,8 @@ interface Run {
   startStep: number;
   meta: Omit<CheckpointMeta, 'step'>;
   log: Logger;
-  notes: PromptNote[];
+  notes: RunNote[];
+  routing: RunRouting;
 }
 
 /**
@@ -114,8 +117,9 @@ export async function runAdaptation(
     const start = readStart(opts, hooks.models?.id);
     if (models?.id !== start.baseModel) {
       models = await loadEngineModels(start.baseModel, opts.modelsDir);
+      await openUnderstoodAs(models, { log });
     }
-    run = prepareRun(opts, start, models, log);
+    run = await prepareRun(opts, start, models, log);
     for (const n of run.notes) await emit({ type: 'note', code: n.code, message: n.message });
     step = run.startStep;
     return await trainLoop(run, emit, hooks.signal, (s) => (step = s));
@@ -148,18 +152,22 @@ function readStart(opts: AdaptOptions, loadedModel?: string): Start {
   return { resume, parent, baseModel };
 }
 
-/** Encodes texts and builds both generators, the optimiser and the preview inputs. */
-function prepareRun(opts: AdaptOptions, start: Start, models: EngineModels, log: Logger): Run {
+/** Routes and encodes texts, builds both generators, the optimiser and the preview inputs. */
+async function prepareRun(
+  opts: AdaptOptions,
+  start: Start,
+  models: EngineModels,
+  log: Logger,
+): Promise<Run> {
   // Step 1: the settings: the caller's for a new run, the checkpoint's for a resumed one.
   const { resume, parent, baseModel } = start;
   const settings = resume ? settingsFrom(resume) : settingsOf(opts, models);
   checkSettings(settings, opts);
 
-  // Step 2: texts, checked and encoded before any training.
-  const contextLength = models.clips[0].model.config.contextLength;
-  const texts = fitTexts(settings.source, settings.target, models.tokenizer, contextLength);
-  for (const n of texts.notes) log.info({ code: n.code, used: n.used }, n.message);
-  const terms = buildClipTerms(models.clips, settings.clipModels, texts, models.tokenizer);
+  // Step 2: texts routed to an encoder per CLIP model, checked and encoded before training.
+  const routed = await routeRunTexts(settings, models, log);
+  for (const n of routed.notes) log.info({ code: n.code }, n.message);
+  const terms = routed.terms;
 
   // Step 3: the two generators: frozen never changes, train starts as its copy.
   const frozenFrom = frozenSourceOf(resume, parent, opts, baseModel);
@@ -203,15 +211,17 @@ function prepareRun(opts: AdaptOptions, start: Start, models: EngineModels, log:
       seed: settings.seed,
       source: settings.source,
       target: settings.target,
-      usedTarget: texts.target,
+      usedTarget: routed.usedTarget,
       baseModel,
       clipModels: settings.clipModels,
       frozenFrom,
       chain,
       options: { ...settings },
+      routing: routed.routing,
     },
     log,
-    notes: texts.notes,
+    notes: routed.notes,
+    routing: routed.routing,
   };
 }
 
@@ -233,6 +243,8 @@ async function trainLoop(
 
   await emit({ type: 'started', runId: opts.runId, totalSteps: last });
   log.info({ step, totalSteps: last, settings: run.settings }, 'adaptation started');
+  writeRunRouting(opts.runDir, run.routing);
+  await emit({ type: 'understood', routing: run.routing });
   if (step === 0) grids.push(await renderPreview(run, emit, 0));
 
   while (step < last && !signal?.aborted) {

@@ -65,6 +65,58 @@ export interface AdaptOptions {
   continueFrom?: string;
 }
 
+/** One text of the run as the routing read it (language and script detection, clean-up). */
+export interface TextReading {
+  /** as typed */
+  original: string;
+  /** after clean-up (NFKC, invisible characters out, whitespace collapsed) */
+  text: string;
+  /** what clean-up changed, in words */
+  changes: string[];
+  language: {
+    /** ISO 639-1; 'und' undetermined; 'zxx' no words */
+    code: string;
+    /** in English words: 'Japanese', 'Chinese or Japanese' */
+    name: string;
+    alternatives: string[];
+    method: 'script' | 'english-words' | 'detector' | 'none';
+    confident: boolean;
+    english: 'yes' | 'no' | 'unsure';
+    note: string;
+  };
+  /** scripts of its letters, most used first */
+  scripts: string[];
+}
+
+/** What happened to one CLIP model of the run. */
+export interface SpaceReading {
+  /** the CLIP model's name, which is its space: 'ViT-B/32' */
+  space: string;
+  status: 'encoded' | 'dropped';
+  /** CLIP's own encoder, a multilingual one, or CLIP's own on the operator's English rendering */
+  via?: 'clip' | 'multilingual' | 'english-rendering';
+  /** `clip:ViT-B/32` or the multilingual encoder's id */
+  encoderId?: string;
+  /** the texts the encoder received (after clean-up and fitting to its context) */
+  texts?: { target: string; source: string };
+  /** loss weight in this run, after dropped models' weight is shared out; 0 when dropped */
+  weight: number;
+  reason: string;
+  /** e.g. an encoder that strips accents and kana voicing marks */
+  warnings: string[];
+  /** English words and phrases nearest the target in this space, best first */
+  understoodAs: { phrase: string; similarity: number }[];
+}
+
+/** How a run's texts were routed to text encoders; kept in checkpoints and `run.json`. */
+export interface RunRouting {
+  /** the model id (`demo`: random weights, similarities mean nothing) */
+  model: string;
+  target: TextReading;
+  source: TextReading;
+  spaces: SpaceReading[];
+}
+
 export type EngineEvent =
   | { type: 'started'; runId: string; totalSteps: number }
   | { type: 'step'; step: number; loss: number; msPerStep: number; layers: string[] }
@@ -73,7 +125,9 @@ export type EngineEvent =
   | { type: 'finished'; step: number; firstLoss: number; lastLoss: number }
   | { type: 'failed'; step: number; code: string; message: string }
   /** something the person should know that does not stop the run (a shortened prompt) */
-  | { type: 'note'; code: string; message: string };
+  | { type: 'note'; code: string; message: string }
+  /** how the texts were read: encoder per CLIP model, language, nearest English words */
+  | { type: 'understood'; routing: RunRouting };
 
 export interface AdaptHooks {
   onEvent?: (event: EngineEvent) => void | Promise<void>;
