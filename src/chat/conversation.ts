@@ -11,6 +11,7 @@ import * as messages from './messages.ts';
 import { parseCommandText, type NadaArgs } from './parse-command.ts';
 import type { ChatPlatform, CommandContext, ThreadRef } from './platform.ts';
 import { ThreadRuns, type RunRecord } from './thread-runs.ts';
+import { understoodMessage } from './understood-message.ts';
 import { validateNadaArgs, type NadaLimits } from './validate.ts';
 
 export interface ConversationOptions {
@@ -204,6 +205,10 @@ export class NadaConversation {
       case 'note':
         return this.post(runId, `note-${progress.code}`, (t) =>
           this.opts.platform.postText(t, messages.noteMessage(this.f, progress.message)),
+        );
+      case 'understood':
+        return this.post(runId, 'understood', (t) =>
+          this.opts.platform.postText(t, understoodMessage(this.f, progress.routing)),
         );
       default:
         return;

@@ -135,6 +135,7 @@ const FRIENDLY: Record<string, (message: string) => string> = {
     'Try other words, or a language the encoder knows better.',
   'prompt.too_long': (m) => `The prompt is too long for the text encoder: ${m}. Shorten it.`,
   'text.too_long': (m) => `The prompt is too long for the text encoder: ${m}. Shorten it.`,
+  'routing.no_encoder': (m) => `I cannot read the prompt's language: ${m}.`,
   'model.missing': (m) => `The model this bot should use is not installed on the worker: ${m}`,
   'train.non_finite': () =>
     'Training went unstable (the loss stopped being a number). ' +

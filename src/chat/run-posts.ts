@@ -17,6 +17,7 @@ import type { Quotas } from './quotas.ts';
 import type { ThreadFile, ThreadPlatform } from './thread-platform.ts';
 import * as text from './thread-messages.ts';
 import type { ThreadRuns } from './thread-runs.ts';
+import { understoodMessage } from './understood-message.ts';
 
 /**
  * The note code under which a worker reports how the prompt was understood (the text side's
@@ -159,6 +160,10 @@ export class RunPosts {
       case 'note':
         return this.post(runId, `note-${progress.code}`, (run, t) =>
           this.platform.postText(t, this.noteText(progress.code, progress.message)),
+        );
+      case 'understood':
+        return this.post(runId, 'understood', (run, t) =>
+          this.platform.postText(t, understoodMessage(this.platform.format, progress.routing)),
         );
       default:
         return;
