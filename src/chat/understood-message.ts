@@ -16,7 +16,7 @@ export function understoodMessage(f: ChatFormat, routing: RunRoutingProgress): s
   const language = routing.target.language.name;
   const kept = routing.spaces.filter((s) => s.status === 'encoded');
   const lines = kept.map((s) => spaceLine(f, s, language));
-  if (routing.model === 'demo' && lines.length > 0) {
+  if (routing.model === 'demo' && kept.some((s) => s.understoodAs.length > 0)) {
     lines[0] += ' (demo models: similarities carry no meaning)';
   }
   const warnings = kept.flatMap((s) => s.warnings.map((w) => `Warning: ${f.escape(w)}`));
