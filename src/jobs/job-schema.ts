@@ -9,6 +9,11 @@ export const MAX_PROMPT_CHARS = 300;
 /** A run id: the job id and the folder name under the artifact store. */
 export const runIdSchema = z.string().regex(/^[A-Za-z0-9][\w-]{0,63}$/);
 
+/** A checkpoint of the artifact store, relative to it: `<runId>/checkpoints/<file>.safetensors`. */
+export const checkpointPathSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][\w-]{0,63}\/checkpoints\/[\w.-]+\.safetensors$/);
+
 /** Where the run's posts go: a platform and the thread opened for the command. */
 export const replyTargetSchema = z.object({
   platform: z.string().min(1).max(32),
@@ -43,6 +48,16 @@ export const adaptJobSchema = z.object({
   reply: replyTargetSchema,
   /** ISO time the command arrived */
   requestedAt: z.string().datetime(),
+  /**
+   * Train `steps` more steps of a finished run: its checkpoint, relative to the artifact store
+   * (`<runId>/checkpoints/latest.safetensors`). Texts and settings come from the checkpoint.
+   */
+  resumeFrom: checkpointPathSchema.optional(),
+  /**
+   * Steer on from a finished run toward `prompt`: its checkpoint (relative, as above) becomes
+   * the starting generator; `source` is then that run's prompt.
+   */
+  continueFrom: checkpointPathSchema.optional(),
 });
 export type AdaptJob = z.infer<typeof adaptJobSchema>;
 
