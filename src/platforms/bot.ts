@@ -1,12 +1,12 @@
 import type { Config } from '../config.ts';
 import { NadaConversation } from '../chat/conversation.ts';
-import { NadaError } from '../errors.ts';
 import { assertRedisReachable, createRedis } from '../jobs/connection.ts';
 import { openRunEvents } from '../jobs/events.ts';
 import { createAdaptQueue } from '../jobs/queue.ts';
 import { logger } from '../log.ts';
 import { LocalPlatform } from './local/local-platform.ts';
 import { buildLocalServer } from './local/server.ts';
+import { startPlatformBots } from './platform-bots.ts';
 
 export interface RunningBot {
   /** the local chat's address, when the bot serves one */
@@ -16,15 +16,16 @@ export interface RunningBot {
 
 /**
  * Starts the bot: checks that Redis answers, opens the queue and its events, and serves the
- * platform the configuration names. With no Discord or Slack token that is the local web
- * chat on `NADABOT_HOST:NADABOT_PORT`.
+ * platform the configuration names: Discord and/or Slack when their tokens are set
+ * (`platform-bots.ts`), else the local web chat on `NADABOT_HOST:NADABOT_PORT`.
  *
  * @example
  * const bot = await startBot(loadConfig());
  * bot.url; // 'http://127.0.0.1:8787/'
  */
 export async function startBot(config: Config): Promise<RunningBot> {
-  refuseMissingAdapters(config);
+  // a Discord or Slack token: those platforms instead of the local chat
+  if (config.discord || config.slack) return startPlatformBots(config);
   await assertRedisReachable(config.redisUrl);
 
   // queue, events and a plain connection for the thread ↔ run mapping
@@ -72,17 +73,4 @@ function localUrl(address: ReturnType<import('node:net').Server['address']>, hos
   const port = typeof address === 'object' && address ? address.port : 0;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return `http://${shownHost}:${port}/`;
-}
-
-// The Discord and Slack adapters are separate work; a token set for one that is missing
-// stops start-up rather than silently serving something else.
-function refuseMissingAdapters(config: Config): void {
-  const platform = config.discord ? 'DISCORD_TOKEN' : config.slack ? 'SLACK_BOT_TOKEN' : null;
-  if (!platform) return;
-  throw new NadaError(
-    'platform.unavailable',
-    `${platform} is set, but this build has no adapter for that platform yet: ` +
-      'unset it to serve the local web chat',
-    { platform },
-  );
 }
