@@ -111,3 +111,16 @@ describe('samples and animations', () => {
     expect((await sharp(gif, { animated: true }).metadata()).pages).toBe(3);
   });
 });
+
+describe('fitting an animation', () => {
+  it('GIVEN an animation over the limit THEN it stays animated, every frame, under the limit', async () => {
+    const frames = [await grid(192, 0), await grid(192, 1), await grid(192, 2)];
+    const webp = await animateGrids(frames, { maxWidthPx: 640 });
+    const limit = Math.floor(webp.length / 3);
+    const { files, method } = await fitImage(webp, { maxUploadBytes: limit });
+    expect(['re-encoded', 'shrunk']).toContain(method);
+    expect(files).toHaveLength(1);
+    expect(files[0].bytes.length).toBeLessThanOrEqual(limit);
+    expect((await sharp(files[0].bytes, { animated: true }).metadata()).pages).toBe(3);
+  });
+});

@@ -125,6 +125,11 @@ export class RunPosts {
     await this.platform.postFiles(thread, files, text.savedCaption(favourites, step));
   }
 
+  /** Resolves once the posts under way are done. */
+  async idle(): Promise<void> {
+    await this.chain;
+  }
+
   private serial<T>(task: () => Promise<T>): Promise<T> {
     const next = this.chain.then(task);
     this.chain = next.catch((err: unknown) => logger.error({ err }, 'run post failed'));
@@ -277,9 +282,14 @@ export class RunPosts {
       r = r.kind === 'more' && r.parentRunId ? await this.opts.runs.get(r.parentRunId) : undefined;
     }
     if (frames.length < 2) return;
-    const bytes = await animateGrids(frames.map((f) => this.artifactPath(f)));
-    const files = await this.fit(bytes, 'run', run.uploadLimitBytes);
-    await this.platform.postFiles(thread, files, text.threadMessages.animationCaption);
+    try {
+      const bytes = await animateGrids(frames.map((f) => this.artifactPath(f)));
+      const files = await this.fit(bytes, 'run', run.uploadLimitBytes);
+      await this.platform.postFiles(thread, files, text.threadMessages.animationCaption);
+    } catch (err) {
+      // the animation is a bonus: the final grid and the closing line still go out
+      logger.warn({ err, runId: run.runId }, 'animation not posted');
+    }
   }
 
   private async endOrphan(runId: string): Promise<void> {

@@ -102,8 +102,10 @@ export class ThreadConversation {
     await this.posts.catchUp();
   }
 
-  stop(): void {
+  /** Stops posting and waits for the posts under way. */
+  async stop(): Promise<void> {
     this.unsubscribe?.();
+    await this.posts.idle();
   }
 
   /** Handles `/nada` with its options. Never throws; a repeated delivery is ignored. */

@@ -33,22 +33,26 @@ const ENCODINGS: { format: 'webp' | 'jpeg'; quality: number }[] = [
   { format: 'jpeg', quality: 70 },
 ];
 const SHRINK_FACTOR = 0.75;
+// Below this an animation of grids shows nothing worth watching.
+const MIN_ANIMATION_WIDTH_PX = 96;
 
 /**
  * Makes an image fit a platform's upload limit: the original when it fits, else re-encoded
  * (PNG → WebP → JPEG), else shrunk in steps of 3/4 down to `minWidthPx`, else split into
- * horizontal bands that each fit.
+ * horizontal bands that each fit. An animation stays one animated WebP (lower quality, then
+ * smaller frames).
  *
  * @example
  * const { files, method } = await fitImage(png, { maxUploadBytes: 8 * 1024 * 1024 });
  * // method 'original', files[0].format 'png'
  */
 export async function fitImage(input: Buffer, opts: FitOptions): Promise<FitResult> {
-  const meta = await sharp(input).metadata();
+  const meta = await sharp(input, { animated: true }).metadata();
   const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
   const original: FittedFile = { bytes: input, format: meta.format ?? 'png', width, height };
   if (input.length <= opts.maxUploadBytes) return { files: [original], method: 'original' };
+  if ((meta.pages ?? 1) > 1) return fitAnimation(input, width, opts.maxUploadBytes);
 
   // Step 1: a smaller encoding at the same size.
   const reencoded = await smallestFitting(input, width, opts.maxUploadBytes);
@@ -67,6 +71,29 @@ export async function fitImage(input: Buffer, opts: FitOptions): Promise<FitResu
 
   // Step 3: split the smallest version into bands, each encoded to fit.
   return { files: await splitToFit(input, minWidth, opts.maxUploadBytes), method: 'split' };
+}
+
+// An animation stays one animated WebP: lower quality, then smaller frames, never split.
+async function fitAnimation(input: Buffer, width: number, maxBytes: number): Promise<FitResult> {
+  for (let w = width; w >= MIN_ANIMATION_WIDTH_PX; w = Math.floor(w * SHRINK_FACTOR)) {
+    for (const quality of [75, 50]) {
+      const out = sharp(input, { animated: true })
+        .resize({ width: w })
+        .webp({ quality, effort: 4 });
+      const { data, info } = await out.toBuffer({ resolveWithObject: true });
+      if (data.length > maxBytes) continue;
+      const file = {
+        bytes: data,
+        format: 'webp',
+        width: info.width,
+        height: info.pageHeight ?? info.height,
+      };
+      return { files: [file], method: w === width ? 're-encoded' : 'shrunk' };
+    }
+  }
+  throw new Error(
+    `an animation cannot be made smaller than ${maxBytes} bytes: raise the upload limit`,
+  );
 }
 
 // The first encoding of `input` resized to `width` that fits, or undefined.

@@ -22,6 +22,8 @@ export interface ChatRuntimeSettings {
 
 export interface ChatRuntime {
   conversation: ThreadConversation;
+  /** starts posting (after catching up); call once the platform client can post */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,8 +47,8 @@ export function runtimeSettings(
 }
 
 /**
- * Opens the queue, its events and a Redis connection, and starts the conversation for
- * `platform` (which first catches up on runs that went on while no bot listened).
+ * Opens the queue, its events and a Redis connection, and the conversation for `platform`.
+ * `start()` then catches up on runs that went on while no bot listened and posts from there.
  */
 export async function openChatRuntime(
   s: ChatRuntimeSettings,
@@ -57,11 +59,11 @@ export async function openChatRuntime(
   const eventsRedis = createRedis(s.redisUrl);
   const events = await openRunEvents(s.queueName, eventsRedis);
   const conversation = new ThreadConversation({ platform, queue, redis, events, ...s });
-  await conversation.start();
   return {
     conversation,
+    start: () => conversation.start(),
     close: async () => {
-      conversation.stop();
+      await conversation.stop();
       await events.close();
       await queue.close();
       eventsRedis.disconnect();

@@ -311,8 +311,9 @@ export class FakeDiscord {
     const body = await readBody(req);
     const send = (status: number, json?: unknown) => {
       this.calls.push({ method: req.method ?? '', path, status });
+      if (json === undefined) return void res.writeHead(status).end();
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(json === undefined ? '' : JSON.stringify(json));
+      res.end(JSON.stringify(json));
     };
     try {
       const answer = await this.answer(req.method ?? 'GET', path, url, body, req);

@@ -69,13 +69,14 @@ export async function startDiscordBot(
   const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
   await client.login(discord.token);
   await ready;
+  await chat.start();
   logger.info({ user: client.user?.tag }, 'discord bot ready');
 
   return {
     client,
     close: async () => {
-      await client.destroy();
       await chat.close();
+      await client.destroy();
     },
   };
 }

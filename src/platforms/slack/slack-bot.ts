@@ -58,14 +58,15 @@ export async function startSlackBot(
   wireListeners(app, chat);
   const started = socketMode ? await app.start() : await app.start({ port: slack.port });
   const server = socketMode ? undefined : (started as Server);
+  await chat.start();
   logger.info({ mode: socketMode ? 'socket' : 'http', port: server?.address() }, 'slack bot ready');
 
   return {
     app,
     server,
     close: async () => {
-      await app.stop();
       await chat.close();
+      await app.stop();
     },
   };
 }
