@@ -34,7 +34,7 @@ export async function startNadaStack(label: string): Promise<NadaStack> {
     NADABOT_ARTIFACTS: artifactsDir,
     NADABOT_MODEL: 'demo',
     NADABOT_STEPS: '1',
-    NADABOT_MAX_STEPS: '4',
+    NADABOT_MAX_STEPS: '20',
     NADABOT_OUTPUT_INTERVAL: '1',
     NADABOT_BATCH: '1',
     NADABOT_PREVIEW_SAMPLES: '3',
