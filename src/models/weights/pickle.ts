@@ -42,6 +42,9 @@ export function unpickle(buf: Uint8Array, start: number, opts: UnpickleOptions):
   }
 }
 
+// Longest LONG1/LONG4 integer read: far beyond any int a checkpoint holds (all fit in 8 bytes).
+const MAX_LONG_BYTES = 64;
+
 /** The pickle machine's state: input cursor, stack, marks and memo. */
 export class PickleMachine {
   pos: number;
@@ -165,6 +168,8 @@ export class PickleMachine {
 
   /** LONG1/LONG4: little-endian two's complement of n bytes. */
   long(n: number): number | bigint {
+    // A checkpoint's integers fit in 8 bytes; building a huge one byte by byte is quadratic.
+    if (n > MAX_LONG_BYTES) throw this.corrupt(`an integer of ${n} bytes`);
     const bytes = this.take(n);
     let v = 0n;
     for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);

@@ -56,14 +56,58 @@ export function parseSafetensors(buf: Uint8Array, source = 'buffer'): Safetensor
   const tensors = new Map<string, RawTensor>();
   let metadata: Record<string, string> = {};
 
+  // before any copy: overlapping ranges would multiply the file's size in memory
+  checkDisjoint(header, source);
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = entry as Record<string, string>;
+      metadata = readMetadata(entry, source);
       continue;
     }
     tensors.set(name, readEntry(buf, dataStart, name, entry, source));
   }
   return { tensors, metadata };
+}
+
+function readMetadata(entry: unknown, source: string): Record<string, string> {
+  const ok =
+    entry !== null &&
+    typeof entry === 'object' &&
+    !Array.isArray(entry) &&
+    Object.values(entry).every((v) => typeof v === 'string');
+  if (!ok) {
+    throw new NadaError(
+      'weights.corrupt',
+      `${source}: the safetensors __metadata__ must map names to strings: the file is damaged`,
+      { source },
+    );
+  }
+  return entry as Record<string, string>;
+}
+
+/**
+ * Refuses tensors whose byte ranges overlap, as the safetensors format does: each tensor is
+ * copied out of the file, so overlapping ranges would let a small file claim many times its
+ * size in memory (400 tensors over the same 4 MB: 1.6 GB).
+ */
+function checkDisjoint(header: Record<string, unknown>, source: string): void {
+  // malformed offsets are left to readEntry, which names them
+  const spans = Object.entries(header)
+    .filter(([name]) => name !== '__metadata__')
+    .map(([name, e]) => ({ name, at: (e as { data_offsets?: unknown })?.data_offsets }))
+    .filter((s): s is { name: string; at: [number, number] } => isSpan(s.at) && s.at[1] > s.at[0])
+    .sort((a, b) => a.at[0] - b.at[0]);
+  for (let i = 1; i < spans.length; i++) {
+    const [prev, next] = [spans[i - 1], spans[i]];
+    if (next.at[0] < prev.at[1]) {
+      throw new NadaError(
+        'weights.corrupt',
+        `${source}: tensors "${prev.name}" and "${next.name}" share bytes ` +
+          `(${prev.at[0]}–${prev.at[1]} and ${next.at[0]}–${next.at[1]}): ` +
+          'a safetensors file never overlaps tensors; the file is damaged or hostile',
+        { source, tensors: [prev.name, next.name] },
+      );
+    }
+  }
 }
 
 function parseHeader(bytes: Uint8Array, source: string): Record<string, unknown> {
@@ -81,6 +125,10 @@ function parseHeader(bytes: Uint8Array, source: string): Record<string, unknown>
       { source },
     );
   }
+}
+
+function isSpan(v: unknown): v is [number, number] {
+  return Array.isArray(v) && v.length === 2 && v.every((o) => typeof o === 'number');
 }
 
 function readEntry(

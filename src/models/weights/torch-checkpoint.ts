@@ -34,10 +34,15 @@ export function parseTorchCheckpoint(buf: Uint8Array, source = 'buffer'): unknow
   return materialize(tree, source, new Map());
 }
 
+// Checkpoints nest a few levels (dict of dicts of tensors); far deeper is a hostile pickle
+// aimed at the call stack.
+const MAX_NESTING = 100;
+
 /** Replaces tensor references by RawTensors throughout the tree (shared objects stay shared). */
-function materialize(v: unknown, source: string, seen: Map<unknown, unknown>): unknown {
+function materialize(v: unknown, source: string, seen: Map<unknown, unknown>, depth = 0): unknown {
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
   if (seen.has(v)) return seen.get(v);
+  if (depth > MAX_NESTING) throw tooDeep(source);
   if (v instanceof TensorRef) {
     const t = materializeTensor(v, source);
     seen.set(v, t);
@@ -46,14 +51,25 @@ function materialize(v: unknown, source: string, seen: Map<unknown, unknown>): u
   if (Array.isArray(v)) {
     const out: unknown[] = [];
     seen.set(v, out);
-    for (const item of v) out.push(materialize(item, source, seen));
+    for (const item of v) out.push(materialize(item, source, seen, depth + 1));
     return out;
   }
   const fields = v instanceof NamespaceRecord ? v.attributes : (v as Record<string, unknown>);
   const out = newDict();
   seen.set(v, out);
-  for (const [k, item] of Object.entries(fields)) out[k] = materialize(item, source, seen);
+  for (const [k, item] of Object.entries(fields)) {
+    out[k] = materialize(item, source, seen, depth + 1);
+  }
   return out;
+}
+
+function tooDeep(source: string): NadaError {
+  return new NadaError(
+    'weights.corrupt',
+    `${source} nests containers more than ${MAX_NESTING} levels deep; a checkpoint nests a ` +
+      'few: the file is damaged or hostile; refusing to read it',
+    { source, limit: MAX_NESTING },
+  );
 }
 
 /** True for a tensor as loadTorchCheckpoint returns it. */

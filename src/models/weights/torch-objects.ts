@@ -60,7 +60,7 @@ export function materializeTensor(ref: TensorRef, source: string): RawTensor {
       key: storage.key,
     });
   }
-  const count = ref.size.reduce((a, b) => a * b, 1);
+  const count = checkedCount(ref, source);
   const direct = contiguousFloat32(ref, count);
   if (direct) return { dtype: 'F32', shape: [...ref.size], data: direct };
 
@@ -69,6 +69,24 @@ export function materializeTensor(ref: TensorRef, source: string): RawTensor {
   const out = isFloat ? new Float32Array(count) : new Int32Array(count);
   gather(ref, values, out, source);
   return { dtype: isFloat ? 'F32' : 'I32', shape: [...ref.size], data: out };
+}
+
+/**
+ * The tensor's element count, refused when a size is negative or the count exceeds what its
+ * storage holds. A weight never repeats storage elements; a view that does (stride 0) could
+ * make a file of a few hundred bytes ask for gigabytes.
+ */
+function checkedCount(ref: TensorRef, source: string): number {
+  const { storage } = ref;
+  const held = Math.floor(storage.bytes!.byteLength / storage.type.bytesPerElement);
+  const count = ref.size.reduce((a, b) => a * b, 1);
+  if (ref.size.every((d) => d >= 0) && count <= held) return count;
+  throw new NadaError(
+    'weights.corrupt',
+    `${source}: a tensor of shape [${ref.size}] needs ${count} elements, its storage ` +
+      `${storage.key} holds ${held}: the file is damaged or hostile`,
+    { source, key: storage.key, shape: ref.size },
+  );
 }
 
 /**

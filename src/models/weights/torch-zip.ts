@@ -1,4 +1,4 @@
-import { unzipSync } from 'fflate';
+import { unzipSync, type UnzipFileInfo } from 'fflate';
 
 import { NadaError } from '../../errors.ts';
 import { unpickle } from './pickle.ts';
@@ -15,8 +15,9 @@ export function isZip(buf: Uint8Array): boolean {
  * tensors still as references to their storages.
  */
 export function readTorchZip(buf: Uint8Array, source: string): unknown {
-  const files = unzip(buf, source);
-  const pklName = Object.keys(files).find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
+  // the listing only: entries are inflated one by one, when the pickle names them
+  const entries = listEntries(buf, source);
+  const pklName = [...entries.keys()].find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
   if (!pklName) {
     throw new NadaError(
       'weights.corrupt',
@@ -25,12 +26,14 @@ export function readTorchZip(buf: Uint8Array, source: string): unknown {
     );
   }
   const prefix = pklName.slice(0, pklName.length - 'data.pkl'.length);
-  checkByteOrder(files[`${prefix}byteorder`], source);
+  const entry = (name: string, maxBytes: number) => inflate(buf, entries, name, maxBytes, source);
+  const order = entries.has(`${prefix}byteorder`) ? entry(`${prefix}byteorder`, 64) : undefined;
+  checkByteOrder(order, source);
 
   const storages = new Map<string, TorchStorage>();
   const persistentLoad = (pid: unknown): TorchStorage => {
     const [kind, type, key, , numel] = Array.isArray(pid) ? pid : [];
-    if (kind !== 'storage' || !(type instanceof StorageType) || typeof numel !== 'number') {
+    if (kind !== 'storage' || !(type instanceof StorageType) || !isCount(numel)) {
       throw new NadaError('weights.corrupt', `${source}: a persistent id is not a storage`, {
         source,
       });
@@ -39,17 +42,71 @@ export function readTorchZip(buf: Uint8Array, source: string): unknown {
     let storage = storages.get(name);
     if (!storage) {
       storage = new TorchStorage(type, name, numel);
-      storage.bytes = storageBytes(files, `${prefix}data/${name}`, source);
+      const entryName = `${prefix}data/${name}`;
+      storage.bytes = entry(entryName, numel * type.bytesPerElement);
       storages.set(name, storage);
     }
     return storage;
   };
-  return unpickle(files[pklName], 0, { source, persistentLoad }).value;
+  const pickle = entry(pklName, MAX_PICKLE_BYTES);
+  return unpickle(pickle, 0, { source, persistentLoad }).value;
 }
 
-function unzip(buf: Uint8Array, source: string): Record<string, Uint8Array> {
+// data.pkl of the largest official checkpoints is a few megabytes; tensors live elsewhere.
+const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Name → inflated size of every entry, read from the central directory (nothing inflated). */
+function listEntries(buf: Uint8Array, source: string): Map<string, number> {
+  const entries = new Map<string, number>();
+  unzipOrFail(buf, source, (file) => {
+    entries.set(file.name, file.originalSize);
+    return false;
+  });
+  return entries;
+}
+
+/**
+ * Inflates one entry, refusing it before inflation when the archive says it is larger than
+ * `maxBytes` (a storage's bytes are its element count times the element size): a small
+ * archive cannot make nadabot inflate gigabytes.
+ */
+function inflate(
+  buf: Uint8Array,
+  entries: Map<string, number>,
+  name: string,
+  maxBytes: number,
+  source: string,
+): Uint8Array {
+  const size = entries.get(name);
+  if (size === undefined) {
+    throw new NadaError(
+      'weights.truncated',
+      `${source} has no entry ${name} for a tensor it references: the file is incomplete`,
+      { source, entry: name },
+    );
+  }
+  if (size > maxBytes) {
+    throw new NadaError(
+      'weights.corrupt',
+      `${source}: entry ${name} inflates to ${size} bytes, at most ${maxBytes} expected: ` +
+        'the file is damaged or hostile; refusing to unpack it',
+      { source, entry: name, size, maxBytes },
+    );
+  }
+  return unzipOrFail(buf, source, (file) => file.name === name)[name];
+}
+
+function unzipOrFail(
+  buf: Uint8Array,
+  source: string,
+  filter: (file: UnzipFileInfo) => boolean,
+): Record<string, Uint8Array> {
   try {
-    return unzipSync(buf);
+    return unzipSync(buf, { filter });
   } catch (err) {
     throw new NadaError(
       'weights.truncated',
@@ -58,18 +115,6 @@ function unzip(buf: Uint8Array, source: string): Record<string, Uint8Array> {
       { source },
     );
   }
-}
-
-function storageBytes(files: Record<string, Uint8Array>, name: string, source: string) {
-  const bytes = files[name];
-  if (!bytes) {
-    throw new NadaError(
-      'weights.truncated',
-      `${source} has no entry ${name} for a tensor it references: the file is incomplete`,
-      { source, entry: name },
-    );
-  }
-  return bytes;
 }
 
 function checkByteOrder(entry: Uint8Array | undefined, source: string): void {
