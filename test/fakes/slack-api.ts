@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface SlackFile {
   id: string;
@@ -35,8 +36,9 @@ export interface SlackCall {
 /**
  * A local server that answers like Slack's Web API for the methods nadabot calls
  * (`auth.test`, `chat.postMessage`, `chat.update`, the external upload flow and
- * `files.info`, `response_url` posts), and delivers signed slash commands and events to a
- * Bolt app in HTTP mode, as Slack does.
+ * `files.info`, `response_url` posts), and delivers slash commands, events and button
+ * clicks to a Bolt app as Slack does: signed HTTP requests in HTTP mode, or envelopes over a
+ * Socket Mode WebSocket (`apps.connections.open`, hello, acknowledgements).
  */
 export class FakeSlack {
   readonly team = 'T0FAKE';
@@ -45,6 +47,14 @@ export class FakeSlack {
   readonly otherChannel = 'C0ELSEWHERE';
   readonly signingSecret = randomBytes(16).toString('hex');
   readonly botToken = `xoxb-${randomBytes(8).toString('hex')}`;
+  readonly appToken = `xapp-${randomBytes(8).toString('hex')}`;
+  /** how deliveries reach the app: signed HTTP requests, or envelopes over Socket Mode */
+  mode: 'http' | 'socket' = 'http';
+  /** envelope ids the app acknowledged over the socket */
+  readonly acked = new Set<string>();
+  private wss?: WebSocketServer;
+  private readonly sockets = new Set<WebSocket>();
+  private pinger?: NodeJS.Timeout;
   readonly messages: SlackMessage[] = [];
   readonly responses: { text: string; responseType?: string }[] = [];
   readonly calls: SlackCall[] = [];
@@ -60,6 +70,10 @@ export class FakeSlack {
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.route(req, res));
+    this.wss = new WebSocketServer({ server: this.server, path: '/socket' });
+    this.wss.on('connection', (ws) => this.onSocket(ws));
+    // Slack pings Socket Mode clients every few seconds; they watch for it
+    this.pinger = setInterval(() => this.sockets.forEach((ws) => ws.ping('fake')), 5000);
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     const { port } = this.server.address() as AddressInfo;
     this.base = `http://127.0.0.1:${port}`;
@@ -67,6 +81,9 @@ export class FakeSlack {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.pinger);
+    for (const ws of this.sockets) ws.terminate();
+    await new Promise<void>((r) => (this.wss ? this.wss.close(() => r()) : r()));
     this.server?.closeAllConnections();
     await new Promise<void>((r) => this.server?.close(() => r()));
   }
@@ -93,6 +110,10 @@ export class FakeSlack {
       response_url: `${this.base}/respond/${triggerId}`,
       trigger_id: triggerId,
     });
+    if (this.mode === 'socket') {
+      const payload = Object.fromEntries(form);
+      return { status: await this.envelope('slash_commands', payload), triggerId };
+    }
     const status = await this.deliver(form.toString(), 'application/x-www-form-urlencoded');
     return { status, triggerId };
   }
@@ -103,7 +124,7 @@ export class FakeSlack {
     opts: { eventId?: string; retryNum?: number } = {},
   ): Promise<{ status: number; eventId: string }> {
     const eventId = opts.eventId ?? `Ev${randomBytes(5).toString('hex').toUpperCase()}`;
-    const body = JSON.stringify({
+    const callback = {
       token: 'deprecated',
       team_id: this.team,
       api_app_id: 'A0NADA',
@@ -112,7 +133,12 @@ export class FakeSlack {
       event_id: eventId,
       event_time: Math.floor(Date.now() / 1000),
       authorizations: [{ team_id: this.team, user_id: this.botUser, is_bot: true }],
-    });
+    };
+    if (this.mode === 'socket') {
+      const retry = opts.retryNum === undefined ? {} : { retry_attempt: opts.retryNum };
+      return { status: await this.envelope('events_api', callback, retry), eventId };
+    }
+    const body = JSON.stringify(callback);
     const headers: Record<string, string> = {};
     if (opts.retryNum !== undefined) {
       headers['x-slack-retry-num'] = String(opts.retryNum);
@@ -152,6 +178,7 @@ export class FakeSlack {
         },
       ],
     };
+    if (this.mode === 'socket') return this.envelope('interactive', payload);
     const form = new URLSearchParams({ payload: JSON.stringify(payload) });
     return this.deliver(form.toString(), 'application/x-www-form-urlencoded');
   }
@@ -227,6 +254,48 @@ export class FakeSlack {
     return res.status;
   }
 
+  // ---- Socket Mode ----
+
+  private onSocket(ws: WebSocket): void {
+    this.sockets.add(ws);
+    ws.on('close', () => this.sockets.delete(ws));
+    ws.on('message', (raw) => {
+      const { envelope_id: id } = JSON.parse(String(raw)) as { envelope_id?: string };
+      if (id) this.acked.add(id);
+    });
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: this.sockets.size,
+        connection_info: { app_id: 'A0NADA' },
+        debug_info: { host: 'fake', approximate_connection_time: 3600 },
+      }),
+    );
+  }
+
+  // Sends one envelope to the connected app and waits for its acknowledgement (200 when
+  // acked, 504 when not, as a timeout would be).
+  private async envelope(
+    type: string,
+    payload: unknown,
+    extra: Record<string, unknown> = {},
+  ): Promise<number> {
+    if (this.sockets.size === 0) throw new Error('no app is connected over Socket Mode');
+    const id = randomBytes(8).toString('hex');
+    const message = { envelope_id: id, type, payload, accepts_response_payload: false, ...extra };
+    for (const ws of this.sockets) ws.send(JSON.stringify(message));
+    for (let waited = 0; waited < 3000; waited += 20) {
+      if (this.acked.has(id)) return 200;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return 504;
+  }
+
+  /** Address Socket Mode clients connect to (`apps.connections.open` answers it). */
+  private socketUrl(): string {
+    return this.base.replace(/^http/, 'ws') + '/socket';
+  }
+
   // ---- Web API ----
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -252,9 +321,13 @@ export class FakeSlack {
     const auth = req.headers.authorization;
     const args = parseArgs(body, req.headers['content-type'] ?? '');
     const answer =
-      auth === `Bearer ${this.botToken}`
-        ? this.answer(method, args)
-        : { ok: false, error: 'invalid_auth' };
+      method === 'apps.connections.open'
+        ? auth === `Bearer ${this.appToken}`
+          ? { ok: true, url: this.socketUrl() }
+          : { ok: false, error: 'invalid_auth' }
+        : auth === `Bearer ${this.botToken}`
+          ? this.answer(method, args)
+          : { ok: false, error: 'invalid_auth' };
     this.calls.push({ method, ok: answer.ok as boolean, error: answer.error as string });
     send(200, answer);
   }

@@ -49,6 +49,8 @@ export async function startSlackBot(
     socketMode,
     appToken: slack.appToken,
     clientOptions: slack.apiUrl ? { slackApiUrl: slack.apiUrl } : undefined,
+    // Socket Mode opens its connection through its own client
+    installerOptions: slack.apiUrl ? { clientOptions: { slackApiUrl: slack.apiUrl } } : undefined,
     logLevel: LogLevel.WARN,
   });
 
