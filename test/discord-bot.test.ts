@@ -97,6 +97,7 @@ describe('Discord: /nada in a channel', () => {
     expect(posts[0].history).toContain('Queue position: running now.');
     expect(inThread('Step 0 / 1')).toHaveLength(1);
     expect(inThread('Step 1 / 1')).toHaveLength(1);
+    expect(inThread('Step 1 / 1')[0].content).toMatch(/^Step 1 \/ 1 · loss \d+\.\d{4}$/);
     const final = inThread('Final grid at step 1')[0];
     expect(final.content).toContain('@\u200beveryone');
     expect(final.attachments).toHaveLength(1);
@@ -239,13 +240,15 @@ describe('Discord: stopping and limits', () => {
     fake.react(alice, grid0.id, '⏹️');
     await waitFor(
       'the stop',
-      () => posts().find((m) => m.content.startsWith('Stopped at step')),
+      () => posts().find((m) => m.content.includes('as asked; a checkpoint is kept')),
       RUN_MS,
     );
-    const stopped = posts().find((m) => m.content.startsWith('Stopped at step'))!;
+    const stopped = posts().find((m) => m.content.includes('as asked; a checkpoint is kept'))!;
     const step = Number(/Stopped at step (\d+)/.exec(stopped.content)![1]);
     expect(step).toBeLessThan(20);
-    expect(posts().some((m) => m.content.includes('Stopping after the current step'))).toBe(true);
+    await waitFor('the stop acknowledged', () =>
+      posts().some((m) => m.content.includes('Stopping after the current step')),
+    );
     expect(posts()[0].history.at(-1)).toBe('Queue position: done.');
     expect(posts()[0].buttons).toEqual([]);
     await waitFor(

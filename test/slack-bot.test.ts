@@ -218,11 +218,13 @@ describe('Slack: stopping and limits', () => {
     await fake.react(ALICE, grid0.ts, 'black_square_for_stop');
     const stopped = await waitFor(
       'the stop',
-      () => posts().find((m) => m.text.startsWith('Stopped at step')),
+      () => posts().find((m) => m.text.includes('as asked; a checkpoint is kept')),
       RUN_MS,
     );
     expect(Number(/Stopped at step (\d+)/.exec(stopped.text)![1])).toBeLessThan(20);
-    expect(posts().some((m) => m.text.includes('Stopping after the current step'))).toBe(true);
+    await waitFor('the stop acknowledged', () =>
+      posts().some((m) => m.text.includes('Stopping after the current step')),
+    );
     await waitFor(
       'the queue line to close',
       () => posts()[0].history.at(-1) === 'Queue position: done.',

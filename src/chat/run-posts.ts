@@ -196,7 +196,12 @@ export class RunPosts {
       const messageId = await this.platform.postFiles(
         thread,
         files,
-        text.stepCaption(step, total, files.length),
+        text.stepCaption(
+          step,
+          total,
+          files.length,
+          step > run.startStep ? this.lastLoss.get(runId) : undefined,
+        ),
       );
       const samples = await sampleCount(bytes);
       await this.opts.runs.rememberGrid(run.platform, messageId, {

@@ -39,9 +39,15 @@ export function understoodLine(f: ChatFormat, phrases: string[]): string {
 }
 
 /** Caption of a grid posted while training. */
-export function stepCaption(step: number, totalSteps: number, parts: number): string {
+export function stepCaption(
+  step: number,
+  totalSteps: number,
+  parts: number,
+  loss?: number,
+): string {
+  const lossText = loss === undefined ? '' : ` · loss ${loss.toFixed(4)}`;
   const split = parts > 1 ? ` (in ${parts} parts: too large for one upload)` : '';
-  return `Step ${step} / ${totalSteps}${split}`;
+  return `Step ${step} / ${totalSteps}${lossText}${split}`;
 }
 
 /** The text over the final grid: what the numbers mean and what a person can do next. */

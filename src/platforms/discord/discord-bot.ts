@@ -247,7 +247,8 @@ async function onReaction(
   if (!action) return;
   const channel = reaction.message.channel;
   const parentId = channel.isThread() ? (channel.parentId ?? channel.id) : channel.id;
-  const member = await memberOf(reaction, user.id);
+  // roles matter only to stop someone else's run (operator roles)
+  const member = action.kind === 'stop' ? await memberOf(reaction, user.id) : undefined;
   await chat.conversation.handleReaction({
     // gateway events carry no id and are not redelivered once received
     eventId: randomUUID(),
