@@ -19,12 +19,6 @@ import * as text from './thread-messages.ts';
 import type { ThreadRuns } from './thread-runs.ts';
 import { understoodMessage } from './understood-message.ts';
 
-/**
- * The note code under which a worker reports how the prompt was understood (the text side's
- * nearest English phrases); the chat shows it as the understood-as line.
- */
-export const UNDERSTOOD_AS_NOTE = 'understood-as';
-
 export interface RunPostsOptions {
   platform: ThreadPlatform;
   queue: AdaptQueue;
@@ -164,7 +158,7 @@ export class RunPosts {
         return void (await this.opts.runs.update(runId, { stepReached: progress.step }));
       case 'note':
         return this.post(runId, `note-${progress.code}`, (run, t) =>
-          this.platform.postText(t, this.noteText(progress.code, progress.message)),
+          this.platform.postText(t, messages.noteMessage(this.platform.format, progress.message)),
         );
       case 'understood':
         return this.post(runId, 'understood', (run, t) =>
@@ -173,13 +167,6 @@ export class RunPosts {
       default:
         return;
     }
-  }
-
-  // The worker's understood-as line (code `understood-as`) or another remark.
-  private noteText(code: string, message: string): string {
-    const f = this.platform.format;
-    if (code === UNDERSTOOD_AS_NOTE) return `Understood as: ${f.escape(message)}`;
-    return messages.noteMessage(f, message);
   }
 
   // A grid arrived: fit it to the thread's upload limit, post it and remember the message.

@@ -39,8 +39,6 @@ export interface ThreadConversationOptions {
   outputInterval: number;
   access: AccessPolicy;
   quotas: QuotaLimits;
-  /** how the text side understood a prompt (a few English phrases); absent: no such line */
-  understoodAs?: (prompt: string) => Promise<string[] | undefined>;
 }
 
 /** Where a continuation starts: the parent's checkpoint, resumed or continued toward new text. */
@@ -293,7 +291,8 @@ export class ThreadConversation {
     };
   }
 
-  // Records the run, shows its place in the queue and the understood-as line, then queues it.
+  // Records the run, shows its place in the queue, then queues it (the worker reports how the
+  // prompt was understood; `RunPosts` posts that line).
   private async startJob(run: ChatRun, from: StartFrom): Promise<void> {
     const thread = this.threadOf(run);
     await this.runs.create(run);
@@ -313,7 +312,6 @@ export class ThreadConversation {
       positionMessageId: run.positionMessageId,
       positionShown: line,
     });
-    await this.postUnderstood(run, thread);
 
     const { position } = await enqueueAdaptation(this.opts.queue, {
       runId: run.runId,
@@ -328,17 +326,6 @@ export class ThreadConversation {
     });
     logger.info({ runId: run.runId, position, kind: run.kind }, 'run queued');
     await this.posts.showPosition(run, position);
-  }
-
-  private async postUnderstood(run: ChatRun, thread: ThreadRef): Promise<void> {
-    if (!this.opts.understoodAs) return;
-    try {
-      const phrases = await this.opts.understoodAs(run.prompt);
-      if (phrases?.length)
-        await this.opts.platform.postText(thread, text.understoodLine(this.f, phrases));
-    } catch (err) {
-      logger.warn({ err, runId: run.runId }, 'understood-as line failed; the run goes on');
-    }
   }
 
   private quotaOf(actor: Actor, runId: string) {

@@ -33,11 +33,6 @@ export function queueLine(position: number | 'running' | 'ended'): string {
   return `Queue position: ${position} run${position === 1 ? '' : 's'} ahead.`;
 }
 
-/** How the text encoder understood the prompt (the line the text side computes). */
-export function understoodLine(f: ChatFormat, phrases: string[]): string {
-  return `Understood as: ${phrases.map((p) => f.bold(f.escape(p))).join(', ')}`;
-}
-
 /** Caption of a grid posted while training. */
 export function stepCaption(
   step: number,

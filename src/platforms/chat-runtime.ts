@@ -17,7 +17,6 @@ export interface ChatRuntimeSettings {
   outputInterval: number;
   access: AccessPolicy;
   quotas: QuotaLimits;
-  understoodAs?: (prompt: string) => Promise<string[] | undefined>;
 }
 
 export interface ChatRuntime {
