@@ -15,6 +15,7 @@ import { runAdaptation } from '../src/nada/engine.ts';
 import { disposeEngineModels, loadEngineModels, type EngineModels } from '../src/nada/models.ts';
 import { openUnderstoodAs } from '../src/nada/understood.ts';
 import { ProgressReporter } from './progress-reporter.ts';
+import { redrawSamples } from './redraw.ts';
 
 // A step of a large model on a slow backend can hold the event loop for a long time; the
 // lock must outlive it or BullMQ would hand the job to a second worker.
@@ -121,6 +122,9 @@ export async function processAdaptJob(
   const runDir = path.join(ctx.config.artifactsDir, data.runId);
   await mkdir(runDir, { recursive: true });
 
+  // new samples from a finished run: no training
+  if (data.redrawFrom) return redrawJob(job, data, ctx, runDir);
+
   // resume where a previous attempt stopped, else start where the parent run stopped
   const start = startPoint(runDir, data, ctx.config.artifactsDir);
   if (start.ownStep) log.info(start, 'resuming from checkpoint');
@@ -150,6 +154,31 @@ export async function processAdaptJob(
     return reporter.summary(result);
   } catch (err) {
     if (err instanceof WaitingError) throw err;
+    await reporter.reportError(err);
+    throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
+  }
+}
+
+// Draws new samples from a finished run's generator and reports the grid like a run's.
+async function redrawJob(
+  job: Job<AdaptJob>,
+  data: AdaptJob,
+  ctx: JobContext,
+  runDir: string,
+): Promise<AdaptJobResult> {
+  const reporter = new ProgressReporter(job, ctx.config.artifactsDir);
+  try {
+    const { step, grid } = await redrawSamples({
+      checkpointPath: path.join(ctx.config.artifactsDir, data.redrawFrom!),
+      seed: data.seed,
+      nSample: ctx.config.training.previewSamples,
+      runDir,
+      models: ctx.models,
+    });
+    await reporter.report({ type: 'grid', step, path: grid });
+    const result = { runId: data.runId, steps: step, losses: [], grids: [grid], cancelled: false };
+    return reporter.summary(result);
+  } catch (err) {
     await reporter.reportError(err);
     throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
   }

@@ -58,6 +58,11 @@ export const adaptJobSchema = z.object({
    * the starting generator; `source` is then that run's prompt.
    */
   continueFrom: checkpointPathSchema.optional(),
+  /**
+   * Draw new samples (latents from `seed`) from a finished run's generator without training:
+   * its checkpoint, relative as above. `steps` is then not used.
+   */
+  redrawFrom: checkpointPathSchema.optional(),
 });
 export type AdaptJob = z.infer<typeof adaptJobSchema>;
 
