@@ -1,6 +1,8 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatRuns } from '../src/chat/chat-runs.ts';
 import { Favourites } from '../src/chat/favourites.ts';
+import { ThreadRuns } from '../src/chat/thread-runs.ts';
 import { startDiscordBot, type RunningDiscordBot } from '../src/platforms/discord/discord-bot.ts';
 import type { DiscordSettings } from '../src/platforms/discord/discord-config.ts';
 import { FakeDiscord, type FakeMessage, type FakeUser } from './fakes/discord-api.ts';
@@ -199,6 +201,39 @@ describe('Discord: continuing a run', () => {
       (await favourites.list('discord', thread)).includes(1),
     );
   });
+
+  it('GIVEN 🔁 on a grid THEN new samples of the latest generator come without training, and the thread goes on from the trained run', async () => {
+    const steered = inThread('Final grid at step 1: bronze statue')[0];
+    fake.react(bob, steered.id, '🔁');
+    const redraw = (await waitInThread('New samples from the generator at step 1'))[0];
+    await waitFor(
+      'the redraw to end',
+      () => lastQueueLine(fake.channelMessages(thread)) === 'done',
+    );
+    // same grid layout, other faces than the trained run's own step-1 grid
+    const own = inThread('Step 1 / 1').at(-1)!.attachments[0].bytes;
+    const drawn = redraw.attachments[0].bytes;
+    const [a, b] = await Promise.all([own, drawn].map((x) => sharp(x).raw().toBuffer()));
+    expect(a.length).toBe(b.length);
+    let differing = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differing++;
+    expect(differing / a.length).toBeGreaterThan(0.1);
+    // its numbers mark no favourites, and no training step was counted
+    const favourites = new Favourites(stack.client, stack.config.queueName);
+    const before = await favourites.list('discord', thread);
+    fake.react(bob, redraw.id, '3️⃣');
+    fake.reply(alice, thread, `<@${fake.bot.id}> save`);
+    await waitInThread('Favourites 1, 2 at step 1');
+    expect(await favourites.list('discord', thread)).toEqual(before);
+    // the thread's run is still the trained one
+    const latest = await new ThreadRuns(stack.client, stack.config.queueName).byThread(
+      'discord',
+      thread,
+    );
+    expect((await new ChatRuns(stack.client, stack.config.queueName).get(latest!))?.kind).toBe(
+      'steer',
+    );
+  });
 });
 
 describe('Discord: stopping and limits', () => {
@@ -282,6 +317,12 @@ describe('Discord: stopping and limits', () => {
   });
 });
 
+// 'done' once the newest queue line of a thread shows the run ended.
+function lastQueueLine(posts: FakeMessage[]): string | undefined {
+  const lines = posts.filter((m) => m.history[0]?.startsWith('Queue position'));
+  return lines.at(-1)?.content === 'Queue position: done.' ? 'done' : undefined;
+}
+
 // The run ids of the jobs on the queue, oldest first (run ids sort by time).
 async function runIds(): Promise<string[]> {
   const keys = await stack.client.keys(`bull:${stack.config.queueName}:*`);
@@ -291,4 +332,3 @@ async function runIds(): Promise<string[]> {
   return ids.sort();
 }
 
-export type { FakeMessage };

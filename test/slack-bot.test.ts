@@ -174,6 +174,19 @@ describe('Slack: continuing a run', () => {
       (await favourites().list('slack', root.ts)).includes(1),
     );
   });
+
+  it('GIVEN a reply "again" THEN new samples of the latest generator come without training', async () => {
+    await fake.reply(ALICE, root.ts, 'again');
+    const redraw = (await waitInThread('New samples from the generator at step 1'))[0];
+    expect(redraw.files).toHaveLength(1);
+    await waitFor('the redraw to end', () => {
+      const lines = thread().filter((m) => m.history[0]?.startsWith('Queue position'));
+      return lines.at(-1)?.text === 'Queue position: done.';
+    });
+    // the thread still continues from the trained run
+    await fake.reply(ALICE, root.ts, 'save');
+    await waitInThread('Favourites 1, 2 at step 1');
+  });
 });
 
 describe('Slack: stopping and limits', () => {

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 // Runs can be continued for a month; their artifacts may be kept as long by the operator.
 const TTL_SECONDS = 30 * 24 * 3600;
 
-export type RunKind = 'new' | 'more' | 'steer';
+export type RunKind = 'new' | 'more' | 'steer' | 'redraw';
 export type RunState = 'queued' | 'running' | 'finished' | 'cancelled' | 'failed';
 
 /** What the chat keeps about one run it started, beyond the thread mapping. */

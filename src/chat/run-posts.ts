@@ -179,18 +179,13 @@ export class RunPosts {
         path.basename(artifactPath, '.png'),
         run.uploadLimitBytes,
       );
-      const total = run.startStep + run.steps;
       const messageId = await this.platform.postFiles(
         thread,
         files,
-        text.stepCaption(
-          step,
-          total,
-          files.length,
-          step > run.startStep ? this.lastLoss.get(runId) : undefined,
-        ),
+        this.gridCaption(run, step, files.length),
       );
-      const samples = await sampleCount(bytes);
+      // a redraw's samples are other latents: their numbers mark no favourites
+      const samples = run.kind === 'redraw' ? 0 : await sampleCount(bytes);
       await this.opts.runs.rememberGrid(run.platform, messageId, {
         runId,
         threadId: run.threadId,
@@ -200,12 +195,19 @@ export class RunPosts {
     });
   }
 
+  private gridCaption(run: ChatRun, step: number, parts: number): string {
+    if (run.kind === 'redraw') return text.redrawCaption(step, run.seed);
+    const loss = step > run.startStep ? this.lastLoss.get(run.runId) : undefined;
+    return text.stepCaption(step, run.startStep + run.steps, parts, loss);
+  }
+
   private async onCompleted(runId: string, result: AdaptJobResult): Promise<void> {
     this.lastLoss.delete(runId);
     await this.post(runId, 'final', async (run, thread) => {
       for (const grid of result.grids) await this.opts.runs.addGrid(runId, grid);
       await this.opts.runs.update(runId, { stepReached: result.steps });
       await this.showPosition(run, 'ended');
+      if (run.kind === 'redraw') return this.endRun(run, 'finished');
       await this.postFinalGrid(run, thread, result);
       await this.postAnimation(run, thread);
       const done = messages.finishedMessage(

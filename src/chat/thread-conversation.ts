@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { QueueEvents } from 'bullmq';
@@ -45,6 +46,13 @@ export interface ThreadConversationOptions {
 interface StartFrom {
   resumeFrom?: string;
   continueFrom?: string;
+  redrawFrom?: string;
+}
+
+const MAX_SEED = 2 ** 31 - 1;
+
+function newSeed(): number {
+  return randomInt(MAX_SEED);
 }
 
 /**
@@ -163,7 +171,7 @@ export class ThreadConversation {
         case 'save':
           return this.posts.saveFavourites(run);
         case 'redraw':
-          return post(text.threadMessages.redrawUnsupported);
+          return this.redraw(run, ev, post);
         case 'more':
         case 'steer':
           return this.continueRun(run, ev, reply, post);
@@ -177,9 +185,9 @@ export class ThreadConversation {
   async handleReaction(ev: ReactionEvent): Promise<void> {
     if (!(await this.seen.firstTime(this.name, `reaction:${ev.eventId}`))) return;
     const grid = await this.runs.gridOf(this.name, ev.messageId);
-    // a button names its run; ⏹ on any grid of a thread stops the thread's latest run
+    // a button names its run; ⏹ and 🔁 on any grid of a thread act on its latest run
     const latest = grid && (await this.threads.byThread(this.name, grid.threadId));
-    const runId = ev.runId ?? (ev.action.kind === 'stop' ? latest : grid?.runId);
+    const runId = ev.runId ?? (ev.action.kind === 'sample' ? grid?.runId : latest);
     if (!runId) return;
     const run = await this.runs.get(runId);
     if (!run) return;
@@ -195,7 +203,7 @@ export class ThreadConversation {
       }
       if (!ev.added) return;
       if (action.kind === 'stop') return this.cancel(run, ev, post);
-      if (action.kind === 'redraw') return post(text.threadMessages.redrawUnsupported);
+      if (action.kind === 'redraw') return this.redraw(run, ev, post);
     });
   }
 
@@ -221,12 +229,8 @@ export class ThreadConversation {
     reply: { kind: 'more'; steps: number } | { kind: 'steer'; text: string },
     post: (t: string) => Promise<void>,
   ): Promise<void> {
-    // the parent must have stopped and left a checkpoint
-    if (parent.state === 'queued' || parent.state === 'running')
-      return post(text.threadMessages.notFinished);
-    const checkpoint = `${parent.runId}/checkpoints/latest.safetensors`;
-    if (!existsSync(path.join(this.opts.artifactsDir, checkpoint)))
-      return post(text.threadMessages.noCheckpoint);
+    const checkpoint = await this.checkpointOf(parent, post);
+    if (!checkpoint) return;
 
     // the same checks as a new command: access, texts and numbers, quota
     const access = accessRefusal(this.opts.access, ev);
@@ -267,6 +271,43 @@ export class ThreadConversation {
     }
   }
 
+  // 🔁: new samples from the thread's latest generator, without training.
+  private async redraw(parent: ChatRun, actor: Actor, post: (t: string) => Promise<void>) {
+    const checkpoint = await this.checkpointOf(parent, post);
+    if (!checkpoint) return;
+    const access = accessRefusal(this.opts.access, actor);
+    if (access) return post(text.accessMessage(this.f, access));
+    const runId = newRunId();
+    const quota = await this.quotas.reserve({ ...this.quotaOf(actor, runId), steps: 0 });
+    if (quota) return post(text.quotaMessage(this.f, quota));
+
+    const request = { prompt: parent.prompt, source: parent.source, steps: 0, seed: newSeed() };
+    const run = this.newRun(runId, this.threadOf(parent), actor, request, parent.uploadLimitBytes);
+    Object.assign(run, { kind: 'redraw', parentRunId: parent.runId });
+    run.startStep = parent.stepReached ?? 0;
+    try {
+      await this.startJob(run, { redrawFrom: checkpoint });
+    } catch (err) {
+      await this.quotas.release(this.quotaOf(actor, runId));
+      throw err;
+    }
+  }
+
+  // The checkpoint a run left, once it has stopped; else says why there is none.
+  private async checkpointOf(
+    run: ChatRun,
+    post: (t: string) => Promise<void>,
+  ): Promise<string | undefined> {
+    if (run.state === 'queued' || run.state === 'running') {
+      await post(text.threadMessages.notFinished);
+      return undefined;
+    }
+    const checkpoint = `${run.runId}/checkpoints/latest.safetensors`;
+    if (existsSync(path.join(this.opts.artifactsDir, checkpoint))) return checkpoint;
+    await post(text.threadMessages.noCheckpoint);
+    return undefined;
+  }
+
   private newRun(
     runId: string,
     thread: ThreadRef,
@@ -296,13 +337,15 @@ export class ThreadConversation {
   private async startJob(run: ChatRun, from: StartFrom): Promise<void> {
     const thread = this.threadOf(run);
     await this.runs.create(run);
-    await this.threads.save({
-      runId: run.runId,
-      prompt: run.prompt,
-      steps: run.startStep + run.steps,
-      platform: run.platform,
-      ...thread,
-    });
+    // a redraw trains nothing: the thread goes on from the run it drew from
+    if (run.kind !== 'redraw')
+      await this.threads.save({
+        runId: run.runId,
+        prompt: run.prompt,
+        steps: run.startStep + run.steps,
+        platform: run.platform,
+        ...thread,
+      });
     const line = text.queueLine(await this.posts.queueLength());
     run.positionMessageId = await this.opts.platform.postText(thread, line, {
       stopRunId: run.runId,
@@ -317,7 +360,8 @@ export class ThreadConversation {
       runId: run.runId,
       prompt: run.prompt,
       source: run.source,
-      steps: run.steps,
+      // a redraw trains no step; the job schema still wants a positive count
+      steps: Math.max(1, run.steps),
       seed: run.seed,
       outputInterval: this.opts.outputInterval,
       requester: { platform: run.platform, userId: run.userId, name: run.userName?.slice(0, 128) },

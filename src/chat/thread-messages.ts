@@ -65,6 +65,11 @@ export function finalCaption(
   ].join('\n');
 }
 
+/** Caption of a grid of new samples drawn without training. */
+export function redrawCaption(step: number, seed: number): string {
+  return `New samples from the generator at step ${step} (seed ${seed}), no training. Their numbers are not favourites; reply a number or text to train on from the last run.`;
+}
+
 /** The text over a saved favourites post. */
 export function savedCaption(favourites: number[], step: number): string {
   return `Favourites ${favourites.join(', ')} at step ${step}, full size.`;
@@ -77,8 +82,6 @@ export const threadMessages = {
   noCheckpoint: 'That run left no checkpoint to continue from; start a new one with /nada.',
   stopOnlyRequester: (f: ChatFormat, name: string) =>
     `Only ${f.bold(f.escape(name))} (who started this run) or an operator can stop it.`,
-  redrawUnsupported:
-    'New samples without training are not offered by this worker yet; reply a number to train on instead.',
   animationCaption: 'The run, grid by grid.',
 };
 
