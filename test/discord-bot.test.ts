@@ -331,4 +331,3 @@ async function runIds(): Promise<string[]> {
     .filter((id) => /^\d{8}-\d{6}-[0-9a-f]+$/.test(id));
   return ids.sort();
 }
-
