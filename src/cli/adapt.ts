@@ -1,3 +1,4 @@
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { problemMessage } from '../chat/messages.ts';
@@ -40,9 +41,11 @@ export async function adaptCommand(prompt: string, options: AdaptCliOptions): Pr
   const request = checked.request;
   const runId = newRunId();
   const runDir = path.resolve(options.out ?? path.join(config.artifactsDir, runId));
+  makeRunDir(runDir, options.out === undefined ? 'NADABOT_ARTIFACTS' : '--out');
 
-  // backend and models (the engine module loads tfjs; import it only here)
-  await setModelLogLevel(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  // backend and models (the engine module loads tfjs; import it only here). At the default
+  // level the engine's own error line would repeat, with a stack, the one line printed on exit.
+  await setModelLogLevel(config.logLevel === 'info' ? 'fatal' : config.logLevel);
   const { selectBackend } = await import('../models/backend/index.ts');
   const { runAdaptation } = await import('../nada/engine.ts');
   const backend = await selectBackend(config.backend);
@@ -76,6 +79,37 @@ export async function adaptCommand(prompt: string, options: AdaptCliOptions): Pr
   if (first !== undefined && last !== undefined) {
     process.stdout.write(`loss ${first.toFixed(4)} → ${last.toFixed(4)}\n`);
   }
+}
+
+/**
+ * Creates the run's folder one level at a time before any model loads, so a bad `--out`
+ * gives one line naming it: a file in the way, a place that cannot hold folders. (Node's
+ * recursive mkdir never returns for a missing folder under /proc.)
+ */
+function makeRunDir(runDir: string, setting: string): void {
+  // the nearest folder that exists, and the levels to create below it
+  const missing: string[] = [];
+  let parent = runDir;
+  while (!existsSync(parent) && path.dirname(parent) !== parent) {
+    missing.unshift(parent);
+    parent = path.dirname(parent);
+  }
+  if (!statSync(parent).isDirectory()) throw outDirError(runDir, setting, `${parent} is a file`);
+  try {
+    for (const level of missing) mkdirSync(level);
+    accessSync(runDir, constants.W_OK);
+  } catch (err) {
+    throw outDirError(runDir, setting, (err as NodeJS.ErrnoException).code ?? String(err));
+  }
+}
+
+function outDirError(runDir: string, setting: string, why: string): NadaError {
+  return new NadaError(
+    'cli.out_dir',
+    `${setting} ${runDir}: cannot make the run's folder there (${why}); name a folder ` +
+      'nadabot may write to (it is created if missing)',
+    { runDir, setting },
+  );
 }
 
 function showEvent(bar: SingleBar, event: EngineEvent): void {

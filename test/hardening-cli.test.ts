@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// `nadabot adapt` driven as a person would, with a bad --out and a prompt the engine refuses.
+// Pinned by: `--out /proc/nope` never returned (Node's recursive mkdir loops there), `--out`
+// naming a file failed only after the models loaded, with a raw ENOTDIR, and every engine
+// refusal printed a pino JSON line with a stack before the one readable line.
+
+let scratch: string;
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'nadabot-hardening-cli-'));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function adapt(args: string[]): Promise<Exit> {
+  return new Promise((done) => {
+    const env = { ...process.env, NADABOT_ARTIFACTS: scratch };
+    delete env.NADABOT_LOG_LEVEL;
+    const child = spawn(process.execPath, ['bin/nadabot.js', 'adapt', ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const advice = 'name a folder nadabot may write to (it is created if missing)';
+
+describe('GIVEN nadabot adapt WHEN --out cannot be a folder', () => {
+  it('AND it names a file THEN one line names it, before any model loads', async () => {
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const exit = await adapt(['sketch', '--steps', '1', '--out', join(file, 'run')]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderr).toBe(
+      `nadabot: --out ${join(file, 'run')}: cannot make the run's folder there ` +
+        `(${file} is a file); ${advice}\n`,
+    );
+  });
+
+  it('AND it lies under /proc THEN it answers with one line instead of hanging', async () => {
+    const exit = await adapt(['sketch', '--steps', '1', '--out', '/proc/nadabot-no-such/run']);
+    expect(exit.code).toBe(1);
+    expect(exit.stderr).toBe(
+      `nadabot: --out /proc/nadabot-no-such/run: cannot make the run's folder there (ENOENT); ${advice}\n`,
+    );
+  });
+});
+
+describe('GIVEN nadabot adapt WHEN the engine refuses the prompt', () => {
+  it('AND it is "ph<ZWJ>oto" against the source photo THEN the backend and one line, no log lines', async () => {
+    const out = join(scratch, 'zwj');
+    const exit = await adapt(['ph\u200doto', '--steps', '1', '--out', out]);
+    expect(exit.code).toBe(1);
+    const lines = exit.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^backend: /);
+    expect(lines.slice(1)).toEqual([
+      'nadabot: the target "photo" is the same as the source "photo": nothing to adapt toward',
+    ]);
+    expect(exit.stdout).toBe(''); // no log line with a stack trace either
+    expect(existsSync(join(out, 'grids'))).toBe(false);
+  });
+});
