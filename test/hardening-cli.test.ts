@@ -23,7 +23,7 @@ interface Exit {
 
 function adapt(args: string[]): Promise<Exit> {
   return new Promise((done) => {
-    const env = { ...process.env, NADABOT_ARTIFACTS: scratch };
+    const env: NodeJS.ProcessEnv = { ...process.env, NADABOT_ARTIFACTS: scratch };
     delete env.NADABOT_LOG_LEVEL;
     const child = spawn(process.execPath, ['bin/nadabot.js', 'adapt', ...args], { env });
     let stdout = '';
