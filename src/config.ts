@@ -5,7 +5,12 @@ import { z } from 'zod';
 import { NadaError } from './errors.ts';
 import { LOG_LEVELS } from './log.ts';
 
-const port = z.coerce.number().int().min(0).max(65535);
+// Digits only: z.coerce alone would take "0x50" as port 80 and " 80" as 80.
+const port = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number from 0 to 65535')
+  .transform(Number)
+  .pipe(z.number().max(65535));
 const positiveInt = z.coerce.number().int().min(1);
 
 // Every setting nadabot reads from the environment, under its variable's name.
@@ -13,8 +18,12 @@ const envSchema = z.object({
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\/\S+$/, 'must look like redis://host:port')
+    .refine(URL.canParse, 'must look like redis://host:port (it is not a valid URL)')
     .default('redis://127.0.0.1:6379'),
-  NADABOT_HOST: z.string().min(1).default('127.0.0.1'),
+  NADABOT_HOST: z
+    .string()
+    .regex(/^[\w.:-]+$/, 'must be a host name or an IP address, e.g. 127.0.0.1')
+    .default('127.0.0.1'),
   NADABOT_PORT: port.default(8787),
   NADABOT_ARTIFACTS: z.string().min(1).default('./artifacts'),
   NADABOT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
