@@ -6,41 +6,45 @@ import { validateNadaArgs } from '../chat/validate.ts';
 import { loadConfig } from '../config.ts';
 import { NadaError } from '../errors.ts';
 import { newRunId } from '../jobs/producer.ts';
+import {
+  type AdaptCliOptions,
+  checkCombination,
+  engineOptions,
+  findRunCheckpoint,
+} from './adapt-options.ts';
 import { logger, setModelLogLevel } from '../log.ts';
+import { readCheckpoint } from '../nada/checkpoint.ts';
 import type { EngineEvent } from '../nada/types.ts';
 
 // The chat's markdown means nothing in a terminal: show texts as they are.
 const plainFormat = { escape: (t: string) => t, bold: (t: string) => t, code: (t: string) => t };
 
-export interface AdaptCliOptions {
-  source?: string;
-  steps?: number;
-  seed?: number;
-  out?: string;
-}
-
 /**
  * `nadabot adapt "<prompt>"`: the same adaptation a chat job runs, here and now, with no
  * Redis; grids and checkpoints go to `--out` (default `<artifacts>/<run id>`), a progress
- * bar shows the steps.
+ * bar shows the steps. `--resume RUN` trains an earlier run further in its own folder;
+ * `--continue RUN` starts a new run toward the prompt from where RUN stopped.
+ *
+ * @example
+ * nadabot adapt "bronze statue" --steps 20 --seed 7
+ * // 3 grids in artifacts/r-…/grids … loss 0.9871 → 0.7012
+ * nadabot adapt --resume artifacts/r-… --steps 10
  */
-export async function adaptCommand(prompt: string, options: AdaptCliOptions): Promise<void> {
-  // settings and the same checks the chat applies
+export async function adaptCommand(
+  prompt: string | undefined,
+  options: AdaptCliOptions,
+): Promise<void> {
+  // settings, the combination of options, and the same checks the chat applies
   const config = loadConfig();
-  const checked = validateNadaArgs(
-    { prompt, source: options.source, steps: options.steps, seed: options.seed },
-    {
-      defaultSource: config.training.source,
-      defaultSteps: config.training.defaultSteps,
-      maxSteps: config.training.maxSteps,
-    },
-  );
-  if (!checked.ok) {
-    throw new NadaError('prompt.invalid', problemMessage(plainFormat, checked.problem));
-  }
-  const request = checked.request;
-  const runId = newRunId();
-  const runDir = path.resolve(options.out ?? path.join(config.artifactsDir, runId));
+  checkCombination(prompt, options);
+  const earlier = options.resume ?? options.continue;
+  const from = earlier === undefined ? undefined : findRunCheckpoint(earlier, config.artifactsDir);
+  const request = options.resume
+    ? resumeRequest(options, config)
+    : checkRequest(prompt!, options, config, from && parentTarget(from.checkpoint));
+  const runId = options.resume ? path.basename(from!.runDir) : newRunId();
+  const defaultDir = options.resume ? from!.runDir : path.join(config.artifactsDir, runId);
+  const runDir = path.resolve(options.out ?? defaultDir);
   makeRunDir(runDir, options.out === undefined ? 'NADABOT_ARTIFACTS' : '--out');
 
   // backend and models (the engine module loads tfjs; import it only here). At the default
@@ -58,27 +62,85 @@ export async function adaptCommand(prompt: string, options: AdaptCliOptions): Pr
   );
   const result = await runAdaptation(
     {
+      ...engineOptions(options),
       target: request.prompt,
       source: request.source,
       steps: request.steps,
       seed: request.seed,
-      batch: config.training.batch,
-      outputInterval: config.training.outputInterval,
-      nSample: config.training.previewSamples,
+      batch: options.batch ?? config.training.batch,
+      outputInterval: options.outputInterval ?? config.training.outputInterval,
+      nSample: options.samples ?? config.training.previewSamples,
       runDir,
       runId,
-      model: config.modelId,
+      model: options.model ?? config.modelId,
+      resumeFrom: options.resume ? from!.checkpoint : undefined,
+      continueFrom: options.continue ? from!.checkpoint : undefined,
     },
     { logger, onEvent: (event) => showEvent(bar, event) },
   ).finally(() => bar.stop());
 
   // where the images are
-  process.stdout.write(`${result.grids.length} grids in ${path.join(runDir, 'grids')}\n`);
+  const grids = result.grids.length === 1 ? '1 grid' : `${result.grids.length} grids`;
+  process.stdout.write(`${grids} in ${path.join(runDir, 'grids')}\n`);
   for (const grid of result.grids) process.stdout.write(`  ${grid}\n`);
   const [first, last] = [result.losses[0], result.losses.at(-1)];
   if (first !== undefined && last !== undefined) {
     process.stdout.write(`loss ${first.toFixed(4)} → ${last.toFixed(4)}\n`);
   }
+  if (result.checkpoint)
+    process.stdout.write(`train it further: nadabot adapt --resume ${runDir}\n`);
+}
+
+type Config = ReturnType<typeof loadConfig>;
+
+interface Request {
+  prompt: string;
+  source: string;
+  steps: number;
+  seed: number;
+}
+
+// The chat's checks on a new run's texts and numbers. A continued run starts from its
+// parent's target, so that is its source unless --source says otherwise.
+function checkRequest(
+  prompt: string,
+  options: AdaptCliOptions,
+  config: Config,
+  parentTarget: string | undefined,
+): Request {
+  const checked = validateNadaArgs(
+    {
+      prompt,
+      source: options.source ?? parentTarget,
+      steps: options.steps,
+      seed: options.seed,
+    },
+    {
+      defaultSource: config.training.source,
+      defaultSteps: config.training.defaultSteps,
+      maxSteps: config.training.maxSteps,
+    },
+  );
+  if (!checked.ok) {
+    throw new NadaError('prompt.invalid', problemMessage(plainFormat, checked.problem));
+  }
+  return checked.request;
+}
+
+// A resumed run's texts and seed come from its checkpoint; only the step count is asked.
+function resumeRequest(options: AdaptCliOptions, config: Config): Request {
+  const steps = options.steps ?? config.training.defaultSteps;
+  if (steps > config.training.maxSteps) {
+    throw new NadaError(
+      'cli.usage',
+      `--steps ${steps} is over NADABOT_MAX_STEPS (${config.training.maxSteps})`,
+    );
+  }
+  return { prompt: '', source: '', steps, seed: 0 };
+}
+
+function parentTarget(checkpoint: string): string {
+  return readCheckpoint(checkpoint).meta.target;
 }
 
 /**

@@ -1,16 +1,10 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { isNadaError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { adaptCommand } from './adapt.ts';
+import { type AdaptCliOptions, addAdaptOptions } from './adapt-options.ts';
 import { modelsCommand } from './models.ts';
 import { botCommand, demoCommand, workerCommand } from './serve.ts';
-
-function integer(name: string) {
-  return (value: string) => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
-    return Number(value);
-  };
-}
 
 const program = new Command('nadabot')
   .description('Adapt a StyleGAN2 face generator toward any text (StyleGAN-NADA) from a chat')
@@ -31,15 +25,12 @@ program
   .description('take adaptation jobs from the queue, one at a time')
   .action(() => workerCommand());
 
-program
-  .command('adapt')
-  .description('run one adaptation here, no chat and no Redis, writing the grids to a folder')
-  .argument('<prompt>', 'what the faces should become, in any language')
-  .option('--source <text>', 'what the images are now (default: the model\'s, "photo")')
-  .option('--steps <n>', 'training steps', integer('--steps'))
-  .option('--seed <n>', 'seed of the samples and the training draws', integer('--seed'))
-  .option('--out <dir>', 'folder for the grids and checkpoints (default: artifacts/<run id>)')
-  .action((prompt: string, options) => adaptCommand(prompt, options));
+addAdaptOptions(
+  program
+    .command('adapt')
+    .description('run one adaptation here, no chat and no Redis, writing the grids to a folder')
+    .argument('[prompt]', 'what the faces should become, in any language'),
+).action((prompt: string | undefined, options: AdaptCliOptions) => adaptCommand(prompt, options));
 
 program.addCommand(modelsCommand());
 
