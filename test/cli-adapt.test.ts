@@ -73,7 +73,16 @@ describe('nadabot adapt with the engine options', () => {
 
   it('GIVEN a run WHEN --continue RUN with a new prompt THEN a new run starts from it, the old target as source', async () => {
     const next = path.join(dir, 'next');
-    const run = await adapt(['Skizze', '--continue', first, '--steps', '2', '--out', next, ...QUICK]);
+    const run = await adapt([
+      'Skizze',
+      '--continue',
+      first,
+      '--steps',
+      '2',
+      '--out',
+      next,
+      ...QUICK,
+    ]);
 
     expect(run.code).toBe(0);
     const { meta } = readCheckpoint(path.join(next, 'checkpoints', 'latest.safetensors'));
