@@ -11,6 +11,7 @@ source scripts/lib.sh
 
 require_node
 ensure_node_modules
+( ensure_cjk_fonts ) || say "no CJK font could be installed: Japanese or Chinese captions on the grids will show as boxes"
 
 # Redis: use the one REDIS_URL names, or start one on its port
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
@@ -24,7 +25,6 @@ if redis_answers "$redis_host" "$redis_port"; then
   say "Redis answers at $REDIS_URL"
 else
   ensure_redis_server_binary
-ensure_cjk_fonts
   say "starting redis-server on port $redis_port (it keeps running; stop it with: redis-cli -p $redis_port shutdown)"
   redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no >/dev/null
   wait_for_redis "$redis_host" "$redis_port"
