@@ -153,6 +153,33 @@ describe('runAdaptation', () => {
     for (const [name, t] of adamA) expect(adamB.get(name)!.data, name).toEqual(t.data);
   });
 
+  it('GIVEN a run resumed from its own checkpoint THEN it reports the loss of its very first step', async () => {
+    // pinned by a run whose worker died at step 2: "Done" showed step 3's loss as the first
+    const { result: first } = await run(options('first-loss', { steps: 2, outputInterval: 2 }));
+    const latest = join(root, 'first-loss', 'checkpoints', 'latest.safetensors');
+    expect(readCheckpoint(latest).meta.firstLoss).toBe(first.losses[0]);
+
+    const { result: rest, events } = await run(
+      options('first-loss', { steps: 2, outputInterval: 2, resumeFrom: latest }),
+    );
+    expect(rest.losses[0]).not.toBe(first.losses[0]);
+    expect(events.at(-1)).toEqual({
+      type: 'finished',
+      step: 4,
+      firstLoss: first.losses[0],
+      lastLoss: rest.losses[1],
+    });
+    expect(readCheckpoint(rest.checkpoint!).meta.firstLoss).toBe(first.losses[0]);
+  });
+
+  it('GIVEN a new run trained further from another run THEN its first loss is its own', async () => {
+    const parent = join(root, 'first-loss', 'checkpoints', 'latest.safetensors');
+    const { result, events } = await run(
+      options('further', { steps: 1, outputInterval: 1, resumeFrom: parent }),
+    );
+    expect(events.at(-1)).toMatchObject({ type: 'finished', firstLoss: result.losses[0] });
+  });
+
   it('GIVEN a cancel at step 2 THEN saves a checkpoint that resumes to the same end', async () => {
     const controller = new AbortController();
     const { result, events } = await run(

@@ -37,6 +37,11 @@ export interface CheckpointMeta {
   options: Record<string, unknown>;
   /** which text encoder read the texts for each CLIP model (absent in older checkpoints) */
   routing?: RunRouting;
+  /**
+   * the loss at this run's first step, kept so a resumed run still reports it (absent before
+   * the first step and in older checkpoints)
+   */
+  firstLoss?: number;
 }
 
 export interface Checkpoint {

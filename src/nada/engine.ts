@@ -122,7 +122,7 @@ export async function runAdaptation(
     run = await prepareRun(opts, start, models, log);
     for (const n of run.notes) await emit({ type: 'note', code: n.code, message: n.message });
     step = run.startStep;
-    return await trainLoop(run, emit, hooks.signal, (s) => (step = s));
+    return await trainLoop(run, emit, hooks, (s) => (step = s));
   } catch (err) {
     const code = isNadaError(err) ? err.code : 'internal';
     const message = (err as Error).message;
@@ -199,6 +199,8 @@ async function prepareRun(
   const chain = parent
     ? [...parent.meta.chain, parent.meta.usedTarget]
     : (resume?.meta.chain ?? []);
+  // an earlier attempt of this very run knows its first loss; a run trained further is new
+  const firstLoss = resume?.meta.runId === opts.runId ? resume.meta.firstLoss : undefined;
   return {
     opts,
     settings,
@@ -218,6 +220,7 @@ async function prepareRun(
       chain,
       options: { ...settings },
       routing: routed.routing,
+      firstLoss,
     },
     log,
     notes: routed.notes,
@@ -229,10 +232,11 @@ async function prepareRun(
 async function trainLoop(
   run: Run,
   emit: Emit,
-  signal: AbortSignal | undefined,
+  hooks: AdaptHooks,
   at: (s: number) => void,
 ): Promise<AdaptResult> {
   const { opts, log } = run;
+  const signal = hooks.signal;
   const first = run.startStep;
   const last = first + opts.steps;
   const checkpointEvery = opts.checkpointInterval ?? opts.outputInterval;
@@ -255,6 +259,7 @@ async function trainLoop(
     at(step);
     const msPerStep = Math.round(performance.now() - t0);
     losses.push(loss);
+    run.meta.firstLoss ??= loss;
 
     // Step 2: report.
     log.debug({ step, loss, msPerStep, layers }, 'step');
@@ -280,7 +285,7 @@ async function trainLoop(
   await emit({
     type: 'finished',
     step,
-    firstLoss: losses[0] ?? NaN,
+    firstLoss: run.meta.firstLoss ?? NaN,
     lastLoss: losses[losses.length - 1] ?? NaN,
   });
   return { runId: opts.runId, steps: step, losses, grids, cancelled, checkpoint };
