@@ -56,8 +56,9 @@ export function makeTrainer(m: TinyModels, layerSelection: boolean): Trainer {
   return { frozen, train, terms, adam, random, options: stepOptions(layerSelection) };
 }
 
-/** Frees what `makeTrainer` made (not the shared models; Adam's moments have no dispose). */
+/** Frees what `makeTrainer` made (not the shared models). */
 export function disposeTrainer(t: Trainer): void {
+  t.adam.dispose();
   t.train.dispose();
   for (const term of t.terms)
     tf.dispose([term.direction, term.targetFeatures, term.aTargetFeatures]);

@@ -4,7 +4,14 @@ import { isNadaError } from '../src/errors.ts';
 import { selectBackend } from '../src/models/backend/index.ts';
 import { nadaPreprocess } from '../src/models/clip/index.ts';
 import { trainStep, type Trainer } from '../src/nada/train.ts';
-import { loadTinyModels, makeTrainer, stepOptions, type TinyModels } from './golden-setup.ts';
+import {
+  disposeTrainer,
+  loadTinyModels,
+  makeTrainer,
+  stepOptions,
+  type TinyModels,
+} from './golden-setup.ts';
+import { benchStepShares } from './step-shares.ts';
 import { kernelBreakdown, timeRuns, type Timing } from './timing.ts';
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
@@ -92,6 +99,15 @@ export async function runBackend(reps: number): Promise<void> {
   await benchClip(models, reps);
   const trainer = makeTrainer(models, true);
   await benchNada(trainer, reps);
+  trainer.options = stepOptions(true);
+  await benchStepShares(trainer, reps);
   await benchKernels(trainer, 14);
-  console.log(`tensors: ${startTensors} at start, ${tf.memory().numTensors} at the end`);
+  const loaded = tf.memory().numTensors;
+  disposeTrainer(trainer);
+  models.generator.dispose();
+  models.clip.dispose();
+  console.log(
+    `tensors: ${startTensors} at start, ${loaded} with the models and trainer loaded, ` +
+      `${tf.memory().numTensors} after freeing them`,
+  );
 }
