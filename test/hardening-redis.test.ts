@@ -1,10 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createRedis } from '../src/jobs/connection.ts';
-import { freePort } from './helpers/redis.ts';
+import { waitFor } from './fakes/wait.ts';
+import { freePort, freshQueueName } from './helpers/redis.ts';
 
 // Pinned by: `redis-cli shutdown nosave` under a running demo. Every connection nadabot made
 // had no 'error' listener, so ioredis printed "[ioredis] Unhandled error event" with a stack
@@ -76,4 +82,47 @@ describe('GIVEN a nadabot Redis connection WHEN Redis is away and comes back', (
       redis.disconnect();
     }
   });
+});
+
+describe('GIVEN a worker process WHEN Redis is away for a few seconds and comes back', () => {
+  // Pinned by: `redis-cli shutdown nosave` under `nadabot worker`: BullMQ's 'error' event on
+  // every reconnect attempt became a level-50 "worker error" line, about ten a second.
+  it('THEN its log has one warning for the outage, one line on return and no error lines', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const artifacts = await mkdtemp(path.join(tmpdir(), 'nadabot-outage-'));
+    server = startRedisOn(port);
+    const bin = fileURLToPath(new URL('../bin/nadabot.js', import.meta.url));
+    const worker = spawn(process.execPath, [bin, 'worker'], {
+      env: {
+        ...process.env,
+        REDIS_URL: url,
+        NADABOT_QUEUE: freshQueueName('outage'),
+        NADABOT_ARTIFACTS: artifacts,
+        NADABOT_MODEL: 'demo',
+        NADABOT_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines: { level: number; msg: string }[] = [];
+    createInterface({ input: worker.stdout! }).on('line', (l) => lines.push(JSON.parse(l)));
+    const logged = (msg: string) => lines.filter((l) => l.msg.startsWith(msg));
+    try {
+      await waitFor('the worker to be ready', () => logged('worker ready').length, 90_000);
+
+      // Redis goes away for five seconds (several reconnect attempts), then comes back
+      server.kill('SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      server = startRedisOn(port);
+      await waitFor('the worker to see Redis again', () => logged('Redis answers again').length);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+
+      expect(logged(`Redis is not answering at ${url}`).map((l) => l.level)).toEqual([40]);
+      expect(logged('Redis answers again').map((l) => l.level)).toEqual([30]);
+      expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    } finally {
+      worker.kill('SIGKILL');
+      await rm(artifacts, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

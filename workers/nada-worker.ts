@@ -5,7 +5,12 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.ts';
 import { isNadaError } from '../src/errors.ts';
-import { assertRedisReachable, createRedis } from '../src/jobs/connection.ts';
+import {
+  assertRedisReachable,
+  createRedis,
+  isConnectionError,
+  RedisOutages,
+} from '../src/jobs/connection.ts';
 import { adaptJobSchema, type AdaptJob, type AdaptJobResult } from '../src/jobs/job-schema.ts';
 import { cancelChannel } from '../src/jobs/queue.ts';
 import { logger } from '../src/log.ts';
@@ -53,8 +58,9 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
   // the understood-as lists, embedded once (cached on disk) so each run only looks them up
   await openUnderstoodAs(models, { cacheDir: config.cacheDir, log: logger });
 
-  // the BullMQ worker
-  const connection = createRedis(config.redisUrl);
+  // the BullMQ worker; its connections tell a Redis outage once, together
+  const outages = new RedisOutages(config.redisUrl);
+  const connection = createRedis(config.redisUrl, logger, outages);
   const shutdown = { requested: false };
   const worker = new Worker<AdaptJob, AdaptJobResult>(
     config.queueName,
@@ -64,10 +70,14 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
   worker.on('failed', (job, err) =>
     logger.warn({ jobId: job?.id, err: err.message }, 'job failed'),
   );
-  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  worker.on('error', (err) => {
+    // BullMQ repeats an unreachable Redis on every reconnect; `outages` tells it once
+    if (isConnectionError(err)) return;
+    logger.error({ err }, 'worker error');
+  });
 
   // stop requests from the bots
-  const subscriber = await listenForCancel(config, worker);
+  const subscriber = await listenForCancel(config, worker, outages);
   await worker.waitUntilReady();
   logger.info({ queue: config.queueName }, 'worker ready');
 
@@ -85,8 +95,12 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
   };
 }
 
-async function listenForCancel(config: Config, worker: Worker): Promise<Redis> {
-  const subscriber = createRedis(config.redisUrl);
+async function listenForCancel(
+  config: Config,
+  worker: Worker,
+  outages: RedisOutages,
+): Promise<Redis> {
+  const subscriber = createRedis(config.redisUrl, logger, outages);
   await subscriber.subscribe(cancelChannel(config.queueName));
   subscriber.on('message', (_channel, jobId: string) => {
     if (worker.cancelJob(jobId, 'stop requested')) logger.info({ jobId }, 'stopping run');

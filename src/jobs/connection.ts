@@ -6,28 +6,79 @@ import { logger } from '../log.ts';
 /**
  * A Redis connection as BullMQ wants it for workers and event listeners: commands wait for
  * the server instead of failing after a few retries (`maxRetriesPerRequest: null`).
- * While Redis is away the connection retries on its own; `log` gets one warning when it goes
- * and one line when it answers again (not one per reconnect attempt, and never ioredis's
- * "Unhandled error event" on stderr).
+ * While Redis is away the connection retries on its own; `outages` gets one warning when it
+ * goes and one line when it answers again (not one per reconnect attempt, and never ioredis's
+ * "Unhandled error event" on stderr). Connections that share an `outages` report as one.
  */
-export function createRedis(redisUrl: string, log: Logger = logger): Redis {
+export function createRedis(
+  redisUrl: string,
+  log: Logger = logger,
+  outages = new RedisOutages(redisUrl, log),
+): Redis {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, enableReadyCheck: true });
-  reportOutages(redis, redisUrl, log);
+  outages.watch(redis);
   return redis;
 }
 
-function reportOutages(redis: Redis, redisUrl: string, log: Logger): void {
-  let down = false;
-  redis.on('error', (err: Error) => {
-    if (down) return;
-    down = true;
-    log.warn({ redisUrl, err: err.message }, `${redisDownMessage(redisUrl)}; retrying`);
-  });
-  redis.on('ready', () => {
-    if (!down) return;
-    down = false;
-    log.info({ redisUrl }, 'Redis answers again');
-  });
+/**
+ * Tells an outage of Redis once for a set of connections to it: a warning when the first
+ * of them loses the server, one line when the last of them answers again.
+ *
+ * @example
+ * const outages = new RedisOutages(url);
+ * const a = createRedis(url, logger, outages);
+ * const b = createRedis(url, logger, outages);
+ * // Redis stops, then starts: one warning "Redis is not answering at …", one "Redis answers again"
+ */
+export class RedisOutages {
+  private readonly down = new Set<Redis>();
+
+  constructor(
+    private readonly redisUrl: string,
+    private readonly log: Logger = logger,
+  ) {}
+
+  /** Reports the outages of `redis` with the others watched here. */
+  watch(redis: Redis): void {
+    redis.on('error', (err: Error) => this.lost(redis, err));
+    redis.on('ready', () => this.back(redis));
+  }
+
+  private lost(redis: Redis, err: Error): void {
+    if (this.down.has(redis)) return;
+    this.down.add(redis);
+    if (this.down.size > 1) return;
+    const message = `${redisDownMessage(this.redisUrl)}; retrying`;
+    this.log.warn({ redisUrl: this.redisUrl, err: err.message }, message);
+  }
+
+  private back(redis: Redis): void {
+    if (!this.down.delete(redis) || this.down.size > 0) return;
+    this.log.info({ redisUrl: this.redisUrl }, 'Redis answers again');
+  }
+}
+
+// Errors of the socket to Redis, not of a command: the outage log already tells them.
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * True for an error that only says Redis cannot be reached (a refused or dropped socket,
+ * ioredis's "Connection is closed."), which BullMQ repeats on every reconnect attempt.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && CONNECTION_ERROR_CODES.has(code)) return true;
+  return err.message === 'Connection is closed.';
 }
 
 /** The sentence a person sees when Redis is down; it says how to start one. */
