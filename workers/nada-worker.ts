@@ -18,13 +18,18 @@ import { selectBackend } from '../src/models/backend/index.ts';
 import { latestPath, readCheckpoint } from '../src/nada/checkpoint.ts';
 import { runAdaptation } from '../src/nada/engine.ts';
 import { disposeEngineModels, loadEngineModels, type EngineModels } from '../src/nada/models.ts';
+import type { EngineEvent } from '../src/nada/types.ts';
 import { openUnderstoodAs } from '../src/nada/understood.ts';
 import { ProgressReporter } from './progress-reporter.ts';
 import { redrawSamples } from './redraw.ts';
+import { StepLock } from './step-lock.ts';
 
-// A step of a large model on a slow backend can hold the event loop for a long time; the
-// lock must outlive it or BullMQ would hand the job to a second worker.
-const LOCK_MS = 5 * 60_000;
+// A job's lock, which BullMQ renews every LOCK_MS / 2 at the latest while the event loop is
+// free. A killed worker's lock runs out within 30 s and the next stalled-job check (every
+// STALLED_CHECK_MS, in any worker) puts its job back in the queue: within 45 s of the kill.
+// Steps slower than LOCK_MS / 4 get a longer lock before each one (StepLock).
+const LOCK_MS = 30_000;
+const STALLED_CHECK_MS = 15_000;
 
 export interface RunningWorker {
   worker: Worker<AdaptJob, AdaptJobResult>;
@@ -62,10 +67,18 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
   const outages = new RedisOutages(config.redisUrl);
   const connection = createRedis(config.redisUrl, logger, outages);
   const shutdown = { requested: false };
+  const stepLock = new StepLock(LOCK_MS);
   const worker = new Worker<AdaptJob, AdaptJobResult>(
     config.queueName,
-    (job, token, signal) => processAdaptJob(job, { config, models, signal, token, shutdown }),
-    { connection, concurrency: 1, lockDuration: LOCK_MS, maxStalledCount: 1 },
+    (job, token, signal) =>
+      processAdaptJob(job, { config, models, signal, token, shutdown, stepLock }),
+    {
+      connection,
+      concurrency: 1,
+      lockDuration: LOCK_MS,
+      stalledInterval: STALLED_CHECK_MS,
+      maxStalledCount: 1,
+    },
   );
   worker.on('failed', (job, err) =>
     logger.warn({ jobId: job?.id, err: err.message }, 'job failed'),
@@ -116,6 +129,8 @@ interface JobContext {
   token?: string;
   /** set when the worker is shutting down: a stopped run then waits for another worker */
   shutdown?: { requested: boolean };
+  /** the worker's step times, to keep the job's lock through slow steps */
+  stepLock?: StepLock;
 }
 
 /**
@@ -143,8 +158,13 @@ export async function processAdaptJob(
   const start = startPoint(runDir, data, ctx.config.artifactsDir);
   if (start.ownStep) log.info(start, 'resuming from checkpoint');
 
-  // run the engine, each event becoming job progress
+  // run the engine, each event becoming job progress; slow steps keep the job's lock
   const reporter = new ProgressReporter(job, ctx.config.artifactsDir);
+  const onEvent = (e: EngineEvent) => {
+    if (e.type === 'step') ctx.stepLock?.stepTook(e.msPerStep);
+    return reporter.report(e);
+  };
+  const beforeStep = async () => ctx.stepLock?.beforeStep(job, ctx.token);
   try {
     const result = await runAdaptation(
       {
@@ -161,7 +181,7 @@ export async function processAdaptJob(
         resumeFrom: start.resumeFrom,
         continueFrom: start.continueFrom,
       },
-      { models: ctx.models, signal: ctx.signal, logger: log, onEvent: (e) => reporter.report(e) },
+      { models: ctx.models, signal: ctx.signal, logger: log, onEvent, beforeStep },
     );
     reporter.throwIfFailed();
     if (result.cancelled && ctx.shutdown?.requested) await handBack(job, ctx.token);

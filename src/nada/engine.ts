@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from 'pino';
@@ -252,6 +253,11 @@ async function trainLoop(
   if (step === 0) grids.push(await renderPreview(run, emit, 0));
 
   while (step < last && !signal?.aborted) {
+    // Step 0: a step holds the event loop until it ends; let the timers that are due run
+    // first (a queue worker renews its job's lock on one), then the caller's own check.
+    await sleep(0);
+    await hooks.beforeStep?.();
+
     // Step 1: one training step (layer selection, loss, backward, Adam).
     const t0 = performance.now();
     const { loss, layers } = trainStep(run.trainer, step);

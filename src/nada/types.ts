@@ -137,6 +137,11 @@ export interface AdaptHooks {
   models?: EngineModels;
   /** the logger to use (pino); default the nadabot logger */
   logger?: Logger;
+  /**
+   * awaited before each training step, after the timers that were due have run; a queue
+   * worker extends its job's lock here when a step holds the event loop for long
+   */
+  beforeStep?: () => Promise<void>;
 }
 
 export interface AdaptResult {
