@@ -36,6 +36,8 @@ export function buildLocalServer(opts: LocalServerOptions) {
     // one line per request would drown the run's own lines: only warnings and errors
     loggerInstance: logger.child({ part: 'local-chat' }, { level: 'warn' }),
     bodyLimit: 256 * 1024,
+    // open pages never end their event streams: closing would wait for ever without this
+    forceCloseConnections: true,
   });
 
   for (const [route, file] of Object.entries(PAGES)) {
@@ -77,13 +79,13 @@ async function sendPage(reply: FastifyReply, file: string) {
 
 // Shows the typed text, then lets the conversation answer in the same timeline.
 async function handleTyped(opts: LocalServerOptions, text: string): Promise<void> {
-  opts.platform.addUserMessage(text);
+  await opts.platform.addUserMessage(text);
   await opts.conversation.handleText(text, {
     channelId: LOCAL_CHANNEL,
     userId: 'local-user',
     userName: 'you',
     threadId: opts.platform.currentThreadId,
-    respond: async (answer) => opts.platform.addBotMessage(answer),
+    respond: (answer) => opts.platform.addBotMessage(answer),
   });
 }
 
