@@ -157,16 +157,18 @@ describe('the local chat in a browser', () => {
     );
     expect(new Set(hashes).size).toBe(3);
 
-    // the messages come in the order of a thread: answer, start, grids, closing
+    // the messages come in the order of a thread: answer, start, how the prompt was read,
+    // grids, closing
     const order = await page.$$eval('.message', (rows) =>
       rows.map((row) =>
         row.querySelector('img') ? 'grid' : row.querySelector('.body')?.textContent?.split(' ')[0],
       ),
     );
-    expect(order.slice(-7)).toEqual([
+    expect(order.slice(-8)).toEqual([
       '/nada',
       'Adapting',
       'Training',
+      'Understood',
       'grid',
       'grid',
       'grid',
