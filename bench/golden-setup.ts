@@ -9,6 +9,7 @@ import { readSafetensors } from '../src/models/weights/safetensors.ts';
 import { Adam, nadaAdamConfig } from '../src/nada/adam.ts';
 import { buildClipTerms, fitTexts } from '../src/nada/clip-terms.ts';
 import { SeededRandom } from '../src/nada/random.ts';
+import { clipWindow } from '../src/nada/text-direction.ts';
 import { synthesisParamNames, type StepOptions, type Trainer } from '../src/nada/train.ts';
 
 const golden = (rel: string) =>
@@ -48,7 +49,7 @@ export function makeTrainer(m: TinyModels, layerSelection: boolean): Trainer {
   const frozen = m.generator;
   const train = frozen.clone();
   const clips = [{ name: 'ViT-B/32', weight: 1, model: m.clip }];
-  const texts = fitTexts('photo', 'sketch', m.tokenizer, m.clip.config.contextLength);
+  const texts = fitTexts('photo', 'sketch', clipWindow(m.tokenizer, m.clip.config.contextLength));
   const terms = buildClipTerms(clips, clips, texts, m.tokenizer);
   const params = new Map(synthesisParamNames(train).map((n) => [n, train.params.get(n)!]));
   const adam = new Adam(nadaAdamConfig(0.002), params);

@@ -14,6 +14,7 @@ import {
 } from '../src/nada/clip-loss.ts';
 import { fillTemplates } from '../src/nada/templates.ts';
 import {
+  clipWindow,
   directionFromFeatures,
   fitPromptToTemplates,
   l2Normalize,
@@ -97,7 +98,7 @@ describe('text direction', () => {
       '日本人女性の肖像画、油絵、柔らかな光、印象派の筆致、金色の額縁に入った古い美術館の作品';
     const longest = Math.max(...fillTemplates(long).map((s) => tokenizer.encode(s).length + 2));
     expect(longest).toBeGreaterThan(77);
-    const fitted = fitPromptToTemplates(long, tokenizer, 77);
+    const fitted = fitPromptToTemplates(long, clipWindow(tokenizer, 77));
     expect(fitted.note?.code).toBe('prompt.shortened');
     expect(long.startsWith(fitted.text)).toBe(true);
     for (const s of fillTemplates(fitted.text))
@@ -108,7 +109,7 @@ describe('text direction', () => {
 
   it('GIVEN a long English prompt THEN cuts at a word boundary', () => {
     const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ');
-    const fitted = fitPromptToTemplates(long, tokenizer, 77);
+    const fitted = fitPromptToTemplates(long, clipWindow(tokenizer, 77));
     expect(long.startsWith(fitted.text)).toBe(true);
     expect(long[fitted.text.length]).toBe(' ');
   });

@@ -14,6 +14,7 @@ import { runAdaptation } from '../src/nada/engine.ts';
 import { noiseMaps } from '../src/nada/layer-selection.ts';
 import { disposeEngineModels, loadEngineModels, type EngineModels } from '../src/nada/models.ts';
 import { SeededRandom } from '../src/nada/random.ts';
+import { clipWindow } from '../src/nada/text-direction.ts';
 import { synthesisParamNames, trainStep, type Trainer } from '../src/nada/train.ts';
 
 // The bundled demo models (models/demo: the 64 px tiny generator and the 32 px tiny CLIP,
@@ -42,7 +43,7 @@ describe('the demo models', () => {
     // leaves room for backend rounding.
     const frozen = models.generator;
     const train = frozen.clone();
-    const texts = fitTexts('photo', 'sketch', models.tokenizer, 77);
+    const texts = fitTexts('photo', 'sketch', clipWindow(models.tokenizer, 77));
     const terms = buildClipTerms(
       models.clips,
       [{ name: 'ViT-B/32', weight: 1 }],

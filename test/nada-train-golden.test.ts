@@ -18,6 +18,7 @@ import {
 } from '../src/nada/layer-selection.ts';
 import { samplePreview } from '../src/nada/preview.ts';
 import { RecordedRandom } from '../src/nada/random.ts';
+import { clipWindow } from '../src/nada/text-direction.ts';
 import { synthesisParamNames, trainStep, type StepTaps, type Trainer } from '../src/nada/train.ts';
 import {
   expectClose,
@@ -68,7 +69,7 @@ beforeAll(async () => {
     config,
   );
   const tokenizer = ClipTokenizer.load();
-  const texts = fitTexts('photo', 'sketch', tokenizer, 77);
+  const texts = fitTexts('photo', 'sketch', clipWindow(tokenizer, 77));
   const terms = buildClipTerms(
     [{ name: 'ViT-B/32', weight: 1, model: clip }],
     [{ name: 'ViT-B/32', weight: 1 }],

@@ -15,7 +15,10 @@ import { DEMO_SETTINGS, runAdaptation } from '../src/nada/engine.ts';
 import { disposeEngineModels, loadEngineModels, type EngineModels } from '../src/nada/models.ts';
 import { routeRunTexts, sharedWeights } from '../src/nada/text-routing.ts';
 import type { AdaptOptions, EngineEvent, RunRouting } from '../src/nada/types.ts';
+import { fillTemplates } from '../src/nada/templates.ts';
 import { openUnderstoodAs } from '../src/nada/understood.ts';
+import type { TextEncoder } from '../src/text/encoder.ts';
+import type { MclipEncoder } from '../src/text/mclip-encoder.ts';
 
 // Runs of the bundled demo model (tiny CLIP ViT-B/32 and the tiny XLM-R encoder into its
 // space), and of two models made from the same files: one with a second CLIP model that no
@@ -240,6 +243,65 @@ describe('GIVEN a model without any multilingual encoder', () => {
     await expect(
       loadEngineModels('english-only', modelsDir, { textEncodersFile: list }),
     ).rejects.toThrow(/^NADABOT_TEXT_ENCODERS entry 0 .* is not valid \(spaceDim/);
+  });
+});
+
+describe('GIVEN a Japanese prompt longer than the multilingual encoder takes', () => {
+  // 44 characters: inside the longest template it is 74 tokens to the demo tiny-xlmr, whose
+  // window is 64 (66 learned positions less the two XLM-R reserves). The bug it pins: the
+  // multilingual path sent the 79 filled templates unshortened and failed with text.too_long,
+  // quoting "a photo of the hard to see …" back to the person.
+  const long =
+    '長い黒髪と大きな瞳を持ち柔らかな光の中で優しく微笑む日本人女性の油絵の肖像画と金色の額縁';
+
+  const xlmr = () => models.multilingual![0] as MclipEncoder;
+  const tokens = (text: string) => xlmr().tokenizer.tokenize(text).length;
+
+  it('WHEN routed to tiny-xlmr THEN it is cut to fit every template, with a note naming the encoder', async () => {
+    expect(xlmr().maxTokens).toBe(64);
+    expect(Math.max(...fillTemplates(long).map(tokens))).toBeGreaterThan(64);
+
+    const routed = await routeRunTexts(
+      { source: 'photo', target: long, clipModels: [{ name: 'ViT-B/32', weight: 1 }] },
+      models,
+    );
+    disposeClipTerms(routed.terms);
+
+    const used = routed.usedTarget;
+    expect(used.length).toBeLessThan(long.length);
+    expect(long.startsWith(used)).toBe(true);
+    for (const s of fillTemplates(used)) expect(tokens(s)).toBeLessThanOrEqual(64);
+    expect(routed.routing.spaces[0].texts).toEqual({ target: used, source: 'photo' });
+    expect(routed.notes).toEqual([
+      {
+        code: 'prompt.shortened',
+        message: expect.stringMatching(/tiny-xlmr's 64 tokens.*trained on "/),
+      },
+    ]);
+  });
+
+  it('WHEN the run trains THEN the note reaches the person and the run finishes', async () => {
+    const { events } = await run(options('ja-long', long));
+    const note = events.find((e) => e.type === 'note');
+    expect(note).toMatchObject({ code: 'prompt.shortened' });
+    expect(events.at(-1)?.type).toBe('finished');
+  });
+
+  it('WHEN the encoder window is smaller than the templates alone THEN encoder.window_too_small, quoting no template', async () => {
+    // the same encoder told it reads 20 tokens: the longest template around one kanji is 36
+    const small = Object.create(xlmr(), { maxTokens: { value: 20 } }) as TextEncoder;
+    const narrow = { ...models, multilingual: [small] };
+    const err = await routeRunTexts(
+      { source: 'photo', target: '日本人女性', clipModels: [{ name: 'ViT-B/32', weight: 1 }] },
+      narrow,
+    ).then(
+      () => expect.unreachable('should have refused'),
+      (e: unknown) => e,
+    );
+    expect(isNadaError(err, 'encoder.window_too_small')).toBe(true);
+    const message = (err as Error).message;
+    expect(message).toMatch(/tiny-xlmr reads at most 20 tokens/);
+    expect(message).not.toMatch(/a photo of|hard to see/);
   });
 });
 

@@ -10,9 +10,10 @@ import {
   textDirection,
   type PromptNote,
   type TextTokenizer,
+  type TokenWindow,
 } from './text-direction.ts';
 
-/** The texts of a run as encoded, after fitting them to CLIP's context. */
+/** The texts of a run as encoded, after fitting them to the encoder's window. */
 export interface RunTexts {
   source: string;
   target: string;
@@ -20,18 +21,17 @@ export interface RunTexts {
 }
 
 /**
- * Fits source and target to CLIP's context (shortening at a word boundary, with a note) and
- * rejects a target equal to the source, before any model work.
+ * Fits source and target to the window of the encoder that reads them (CLIP's 77 tokens, or a
+ * multilingual encoder's), shortening at a word boundary with a note, and rejects a target
+ * equal to the source, before any model work.
+ *
+ * @example
+ * fitTexts('photo', 'sketch', clipWindow(tokenizer, 77)); // { source: 'photo', target: 'sketch', notes: [] }
  */
-export function fitTexts(
-  source: string,
-  target: string,
-  tokenizer: TextTokenizer,
-  contextLength: number,
-): RunTexts {
+export function fitTexts(source: string, target: string, window: TokenWindow): RunTexts {
   checkDifferent(source, target);
-  const s = fitPromptToTemplates(source, tokenizer, contextLength);
-  const t = fitPromptToTemplates(target, tokenizer, contextLength);
+  const s = fitPromptToTemplates(source, window);
+  const t = fitPromptToTemplates(target, window);
   const notes = [s.note, t.note].filter((n): n is PromptNote => n !== undefined);
   return { source: s.text, target: t.text, notes };
 }

@@ -17,12 +17,34 @@ export interface TextModel {
   encodeText(tokens: tf.Tensor2D): tf.Tensor2D;
 }
 
-/** A prompt changed to fit CLIP's context, reported to the person as a run note. */
+/** A prompt changed to fit an encoder's window, reported to the person as a run note. */
 export interface PromptNote {
   code: 'prompt.shortened';
   message: string;
   original: string;
   used: string;
+}
+
+/**
+ * How many tokens one text takes in a text encoder, and how many it reads: CLIP's 77-token
+ * context, or the learned positions of a multilingual encoder.
+ */
+export interface TokenWindow {
+  /** the encoder, in messages: 'CLIP', 'tiny-xlmr' */
+  name: string;
+  /** most tokens one text may take, special tokens included */
+  maxTokens: number;
+  /** tokens of one text, special tokens included */
+  count(text: string): number;
+}
+
+/** CLIP's window: SOT + BPE ids + EOT within the context length. */
+export function clipWindow(tokenizer: TextTokenizer, contextLength: number): TokenWindow {
+  return {
+    name: 'CLIP',
+    maxTokens: contextLength,
+    count: (text) => tokenizer.encode(text).length + 2,
+  };
 }
 
 /** Each row divided by its L2 norm (as `x / x.norm(dim=-1, keepdim=True)`). */
@@ -31,36 +53,40 @@ export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Shortens `text` until every template filled with it fits CLIP's context (SOT + ids + EOT),
- * cutting at the last space, or at the last character when the text has no spaces (Japanese,
- * Chinese). Returns the text unchanged when it already fits.
+ * Shortens `text` until every template filled with it fits the encoder's window, cutting at
+ * the last space, or at the last character when the text has no spaces (Japanese, Chinese).
+ * Returns the text unchanged when it already fits. A window the templates alone overflow →
+ * `encoder.window_too_small` (no template sentence is quoted to the person).
  *
  * @example
- * fitPromptToTemplates('a very … long prompt', tokenizer, 77); // { text: 'a very …', note }
+ * fitPromptToTemplates('a very … long prompt', clipWindow(tokenizer, 77)); // { text: 'a very …', note }
  */
 export function fitPromptToTemplates(
   text: string,
-  tokenizer: TextTokenizer,
-  contextLength: number,
+  window: TokenWindow,
 ): { text: string; note?: PromptNote } {
   const fits = (t: string): boolean =>
-    fillTemplates(t).every((s) => tokenizer.encode(s).length + 2 <= contextLength);
+    fillTemplates(t).every((s) => window.count(s) <= window.maxTokens);
   let used = text.trim();
   while (used.length > 0 && !fits(used)) used = cutOnce(used);
   if (used === text.trim()) return { text: used };
-  if (used.length === 0) {
-    throw new NadaError(
-      'prompt.too_long',
-      `"${text}" does not fit CLIP's ${contextLength} tokens`,
-      {
-        text,
-      },
-    );
-  }
+  if (used.length === 0) throw windowTooSmall(text, window);
+
   const message =
-    `the prompt is longer than CLIP's ${contextLength} tokens inside its templates; ` +
-    `trained on "${used}"`;
+    `the prompt is longer than ${window.name}'s ${window.maxTokens} tokens inside its ` +
+    `templates; trained on "${used}"`;
   return { text: used, note: { code: 'prompt.shortened', message, original: text, used } };
+}
+
+function windowTooSmall(text: string, window: TokenWindow): NadaError {
+  // Cut down to one character, the text still overflows: the templates themselves do.
+  return new NadaError(
+    'encoder.window_too_small',
+    `${window.name} reads at most ${window.maxTokens} tokens, fewer than NADA's prompt ` +
+      `templates take with even one character of "${text}" in them: this encoder cannot ` +
+      'run NADA; ask the operator to load one with a longer window',
+    { text, encoder: window.name, limit: window.maxTokens },
+  );
 }
 
 function cutOnce(text: string): string {

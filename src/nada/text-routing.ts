@@ -16,7 +16,13 @@ import type { ClipLossTerm } from './clip-loss.ts';
 import { buildClipTerms, disposeClipTerms, fitTexts } from './clip-terms.ts';
 import type { EngineClip, EngineModels } from './models.ts';
 import { fillTemplates } from './templates.ts';
-import { checkDifferent, directionFromFeatures, l2Normalize } from './text-direction.ts';
+import {
+  checkDifferent,
+  clipWindow,
+  directionFromFeatures,
+  l2Normalize,
+  type TokenWindow,
+} from './text-direction.ts';
 import type { RunRouting, SpaceReading, TextReading } from './types.ts';
 import { clipEncoder } from './understood.ts';
 
@@ -178,7 +184,10 @@ function droppedNote(r: SpaceRoute, kept: string[]): RunNote {
   };
 }
 
-/** One CLIP model's loss term from the encoder the routing chose for it. */
+/**
+ * One CLIP model's loss term from the encoder the routing chose for it. Either way the texts
+ * go through the 79 templates, so both are first shortened to that encoder's window.
+ */
 async function encodeRoute(
   r: SpaceRoute,
   clip: EngineClip,
@@ -187,18 +196,27 @@ async function encodeRoute(
   encoders: TextEncoder[],
   notes: RunNote[],
 ): Promise<ClipLossTerm> {
-  const routed = r.texts!;
-  if (r.via !== 'multilingual') {
-    // CLIP's own encoder: the official computation, texts shortened to its 77 tokens if need be.
-    const ctx = clip.model.config.contextLength;
-    const fitted = fitTexts(routed.source, routed.target, models.tokenizer, ctx);
-    notes.push(...fitted.notes.map((n) => ({ code: n.code, message: n.message })));
-    r.texts = { source: fitted.source, target: fitted.target };
-    const spec = [{ name: clip.name, weight }];
-    return buildClipTerms([clip], spec, fitted, models.tokenizer)[0];
-  }
-  const enc = encoders.find((e) => e.id === r.encoderId && e.space === r.space)!;
-  return multilingualTerm(enc, routed, clip, weight);
+  const multi =
+    r.via === 'multilingual'
+      ? encoders.find((e) => e.id === r.encoderId && e.space === r.space)!
+      : undefined;
+
+  // Shorten to the window (CLIP's 77 tokens, or the multilingual encoder's), with a note.
+  const window = multi
+    ? encoderWindow(multi)
+    : clipWindow(models.tokenizer, clip.model.config.contextLength);
+  const fitted = fitTexts(r.texts!.source, r.texts!.target, window);
+  notes.push(...fitted.notes.map(({ code, message }) => ({ code, message })));
+  r.texts = { source: fitted.source, target: fitted.target };
+
+  // Encode: the multilingual encoder, or CLIP's own through the official computation.
+  if (multi) return multilingualTerm(multi, fitted, clip, weight);
+  const spec = [{ name: clip.name, weight }];
+  return buildClipTerms([clip], spec, fitted, models.tokenizer)[0];
+}
+
+function encoderWindow(enc: TextEncoder): TokenWindow {
+  return { name: enc.id, maxTokens: enc.maxTokens, count: (text) => enc.countTokens(text) };
 }
 
 /**

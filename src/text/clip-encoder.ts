@@ -60,6 +60,16 @@ export class ClipTextEncoder implements TextEncoder {
     });
   }
 
+  /** CLIP's context length (77). */
+  get maxTokens(): number {
+    return this.model.config.contextLength;
+  }
+
+  /** SOT + BPE ids + EOT. */
+  countTokens(text: string): number {
+    return this.tokenizer.encode(text).length + 2;
+  }
+
   /** Tokenizes (more than 77 tokens → `text.too_long`) and runs the text transformer. */
   async encode(texts: string[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];

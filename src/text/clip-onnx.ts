@@ -241,6 +241,16 @@ export class ClipOnnxTextEncoder implements TextEncoder {
     );
   }
 
+  /** CLIP's context length (77). */
+  get maxTokens(): number {
+    return this.context;
+  }
+
+  /** SOT + BPE ids + EOT. */
+  countTokens(text: string): number {
+    return this.tokenizer.encode(text).length + 2;
+  }
+
   async encode(texts: string[]): Promise<Float32Array[]> {
     if (texts.length === 0) return [];
     // Token rows built here rather than by tokenize(), which makes a tfjs tensor.

@@ -24,6 +24,10 @@ export interface TextEncoder {
   readonly stripsMarks: boolean;
   /** hash of the weights, so caches of its outputs can tell models apart */
   readonly weightsHash: string;
+  /** most tokens one text may take, special tokens included (longer → `text.too_long`) */
+  readonly maxTokens: number;
+  /** tokens of one text as this encoder reads it, special tokens included */
+  countTokens(text: string): number;
   /** one vector per text, [dim] each, not normalised */
   encode(texts: string[]): Promise<Float32Array[]>;
   dispose(): void;

@@ -78,6 +78,10 @@ export class MclipEncoder implements TextEncoder {
     return architecture === 'xlm-roberta' ? maxPositions - 2 : maxPositions;
   }
 
+  countTokens(text: string): number {
+    return this.tokenizer.tokenize(text).length;
+  }
+
   async encode(texts: string[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     for (let i = 0; i < texts.length; i += this.batchSize) {

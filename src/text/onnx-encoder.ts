@@ -101,6 +101,10 @@ export class OnnxEncoder implements TextEncoder {
     return enc;
   }
 
+  countTokens(text: string): number {
+    return this.tokenizer.tokenize(text).length;
+  }
+
   async encode(texts: string[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     for (let i = 0; i < texts.length; i += this.batchSize) {
