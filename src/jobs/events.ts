@@ -1,5 +1,6 @@
 import { QueueEvents, type ConnectionOptions } from 'bullmq';
 import { logger } from '../log.ts';
+import { isConnectionError } from './connection.ts';
 import { adaptResultSchema, type AdaptJobResult } from './job-schema.ts';
 import { parseProgress, type RunProgress } from './progress.ts';
 
@@ -12,12 +13,18 @@ export interface RunEventHandlers {
   onFailed?: (jobId: string, reason: string) => void | Promise<void>;
 }
 
-/** Opens the event stream of `queueName`; resolves once it listens. Close with `close()`. */
+/**
+ * Opens the event stream of `queueName`; resolves once it listens. Close with `close()`.
+ * An unreachable Redis is left to the connection's outage log; other errors are logged.
+ */
 export async function openRunEvents(
   queueName: string,
   connection: ConnectionOptions,
 ): Promise<QueueEvents> {
   const events = new QueueEvents(queueName, { connection });
+  events.on('error', (err) => {
+    if (!isConnectionError(err)) logger.error({ err, queue: queueName }, 'queue events error');
+  });
   await events.waitUntilReady();
   return events;
 }

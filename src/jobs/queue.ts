@@ -1,4 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import { logger } from '../log.ts';
+import { isConnectionError } from './connection.ts';
 import type { AdaptJob, AdaptJobResult } from './job-schema.ts';
 
 /** Queue name of adaptation runs when `NADABOT_QUEUE` is not set. */
@@ -11,7 +13,14 @@ export function cancelChannel(queueName: string): string {
 
 export type AdaptQueue = Queue<AdaptJob, AdaptJobResult, string>;
 
-/** The BullMQ queue of adaptation runs. Close it with `queue.close()`. */
+/**
+ * The BullMQ queue of adaptation runs. Close it with `queue.close()`. An unreachable Redis is
+ * left to the connection's outage log (`createRedis`); other errors are logged.
+ */
 export function createAdaptQueue(queueName: string, connection: ConnectionOptions): AdaptQueue {
-  return new Queue<AdaptJob, AdaptJobResult, string>(queueName, { connection });
+  const queue = new Queue<AdaptJob, AdaptJobResult, string>(queueName, { connection });
+  queue.on('error', (err) => {
+    if (!isConnectionError(err)) logger.error({ err, queue: queueName }, 'queue error');
+  });
+  return queue;
 }
