@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { redisConnected } from '../jobs/connection.ts';
 import { subscribeRunEvents } from '../jobs/events.ts';
 import type { AdaptJobResult } from '../jobs/job-schema.ts';
 import { cancelAdaptation, enqueueAdaptation, newRunId, queuePosition } from '../jobs/producer.ts';
@@ -12,7 +13,11 @@ import { parseCommandText, type NadaArgs } from './parse-command.ts';
 import type { ChatPlatform, CommandContext, ThreadRef } from './platform.ts';
 import { ThreadRuns, type RunRecord } from './thread-runs.ts';
 import { understoodMessage } from './understood-message.ts';
-import { validateNadaArgs, type NadaLimits } from './validate.ts';
+import { validateNadaArgs, type NadaLimits, type NadaRequest } from './validate.ts';
+
+// How long `/nada` waits for Redis to record and queue a run before it answers that the
+// run waits for Redis: a prompt answer, and room for a slow Redis under load.
+const QUEUE_ANSWER_MS = 2000;
 
 export interface ConversationOptions {
   platform: ChatPlatform;
@@ -137,7 +142,6 @@ export class NadaConversation {
       platform: this.opts.platform.name,
       ...thread,
     };
-    await this.runs.save(record);
     this.records.set(runId, record);
 
     // queue the job and answer at once with its place in line; a fast worker's first posts
@@ -145,24 +149,43 @@ export class NadaConversation {
     let answered!: () => void;
     this.answering.set(runId, new Promise<void>((resolve) => (answered = resolve)));
     try {
-      const { position } = await enqueueAdaptation(this.opts.queue, {
-        ...request,
-        runId,
-        outputInterval: this.opts.outputInterval,
-        requester: { platform: record.platform, userId: ctx.userId, name: ctx.userName },
-        reply: {
-          platform: record.platform,
-          channelId: thread.channelId,
-          threadId: thread.threadId,
-        },
-      });
-      if (position > 0) this.queued.set(runId, position);
+      // Redis away: ioredis keeps the commands and sends them when it is back; say so now
+      const queued = this.queueRun(record, request, ctx);
+      const waitMs = redisConnected(this.opts.redis) ? QUEUE_ANSWER_MS : 0;
+      const late = !(await settlesWithin(queued, waitMs));
+      if (late) {
+        logger.warn({ runId, userId: ctx.userId }, 'Redis is away; the run waits for it');
+        await ctx.respond(messages.queueAwayMessages.waiting);
+      }
+      const position = await queued;
       logger.info({ runId, position, userId: ctx.userId }, 'run queued');
-      await ctx.respond(messages.acceptedMessage(this.f, request, position));
+      await ctx.respond(
+        late
+          ? messages.queueBackMessage(this.f, request, position)
+          : messages.acceptedMessage(this.f, request, position),
+      );
     } finally {
       answered();
       this.answering.delete(runId);
     }
+  }
+
+  // Remembers the run's thread and puts the run on the queue; resolves to its place in line.
+  private async queueRun(
+    record: RunRecord,
+    request: NadaRequest,
+    ctx: MessageContext,
+  ): Promise<number> {
+    await this.runs.save(record);
+    const { position } = await enqueueAdaptation(this.opts.queue, {
+      ...request,
+      runId: record.runId,
+      outputInterval: this.opts.outputInterval,
+      requester: { platform: record.platform, userId: ctx.userId, name: ctx.userName },
+      reply: { platform: record.platform, channelId: record.channelId, threadId: record.threadId },
+    });
+    if (position > 0) this.queued.set(record.runId, position);
+    return position;
   }
 
   private async stopRun(ctx: MessageContext): Promise<void> {
@@ -268,5 +291,21 @@ export class NadaConversation {
     const record = await this.runs.byRun(runId);
     if (record) this.records.set(runId, record);
     return record;
+  }
+}
+
+// True when `promise` settles within `ms`. It goes on either way; a rejection is left to
+// whoever awaits it next.
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -72,6 +72,19 @@ export function acceptedMessage(f: ChatFormat, request: NadaRequest, position: n
   return `Adapting ${what}: ${request.steps} steps, seed ${request.seed}. ${positionText(position)}`;
 }
 
+/** Replies to `/nada` while the queue's Redis does not answer. */
+export const queueAwayMessages = {
+  /** the run is kept: it is queued as soon as Redis answers, and the chat says so then */
+  waiting: 'The queue (Redis) is away right now; your run waits and starts when it is back.',
+  /** nothing was recorded or queued */
+  refused: 'The queue (Redis) is away right now, so nothing was started; try again in a minute.',
+};
+
+/** The answer to a run that waited for Redis: it is queued now, with its place in line. */
+export function queueBackMessage(f: ChatFormat, request: NadaRequest, position: number): string {
+  return `The queue is back and your run is in it. ${acceptedMessage(f, request, position)}`;
+}
+
 /** "Next in line" or how many runs are ahead. */
 export function positionText(position: number): string {
   if (position === 0) return 'Queue position: next in line.';

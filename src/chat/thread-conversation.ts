@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { redisConnected } from '../jobs/connection.ts';
 import { subscribeRunEvents } from '../jobs/events.ts';
 import { cancelAdaptation, enqueueAdaptation, newRunId } from '../jobs/producer.ts';
 import type { AdaptQueue } from '../jobs/queue.ts';
@@ -114,8 +115,19 @@ export class ThreadConversation {
     await this.posts.idle();
   }
 
-  /** Handles `/nada` with its options. Never throws; a repeated delivery is ignored. */
+  /**
+   * Handles `/nada` with its options. Never throws; a repeated delivery is ignored. Without
+   * Redis it is refused at once: the delivery, the quota and the run all live there, and the
+   * platform wants its answer within seconds.
+   */
   async handleCommand(args: NadaArgs, ev: CommandEvent): Promise<void> {
+    if (!redisConnected(this.opts.redis)) {
+      logger.warn({ eventId: ev.eventId, userId: ev.userId }, 'Redis is away; /nada refused');
+      await ev
+        .refuse(messages.queueAwayMessages.refused)
+        .catch((err: unknown) => logger.error({ err }, 'could not reply'));
+      return;
+    }
     if (!(await this.seen.firstTime(this.name, `command:${ev.eventId}`))) {
       logger.info({ eventId: ev.eventId }, 'repeated command ignored');
       return;

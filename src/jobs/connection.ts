@@ -58,6 +58,14 @@ export class RedisOutages {
   }
 }
 
+/**
+ * True while `redis` is connected. Commands sent otherwise wait in ioredis's offline queue
+ * until the server is back (`maxRetriesPerRequest: null`), however long that is.
+ */
+export function redisConnected(redis: Redis): boolean {
+  return redis.status === 'ready';
+}
+
 // Errors of the socket to Redis, not of a command: the outage log already tells them.
 const CONNECTION_ERROR_CODES = new Set([
   'ECONNREFUSED',

@@ -41,6 +41,15 @@ export async function startTestRedis(): Promise<TestRedis> {
   return { url, stop: () => stopProcess(server) };
 }
 
+/**
+ * A `redis-server` of the test's own on `port`, persistence off, for tests that stop Redis
+ * (SIGKILL: gone; SIGSTOP: connected but silent) and start it again on the same port.
+ */
+export function spawnRedis(port: number): ChildProcess {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  return spawn('redis-server', args, { stdio: 'ignore' });
+}
+
 /** A queue name no other test uses. */
 export function freshQueueName(label = 'test'): string {
   return `${label}-${randomBytes(4).toString('hex')}`;
