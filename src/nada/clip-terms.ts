@@ -26,7 +26,8 @@ export interface RunTexts {
  * equal to the source, before any model work.
  *
  * @example
- * fitTexts('photo', 'sketch', clipWindow(tokenizer, 77)); // { source: 'photo', target: 'sketch', notes: [] }
+ * fitTexts('photo', 'sketch', clipWindow(tokenizer, 77));
+ * // { source: 'photo', target: 'sketch', notes: [] }
  */
 export function fitTexts(source: string, target: string, window: TokenWindow): RunTexts {
   checkDifferent(source, target);

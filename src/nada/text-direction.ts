@@ -59,7 +59,8 @@ export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
  * `encoder.window_too_small` (no template sentence is quoted to the person).
  *
  * @example
- * fitPromptToTemplates('a very … long prompt', clipWindow(tokenizer, 77)); // { text: 'a very …', note }
+ * fitPromptToTemplates('a very … long prompt', clipWindow(tokenizer, 77));
+ * // { text: 'a very …', note }
  */
 export function fitPromptToTemplates(
   text: string,
