@@ -71,6 +71,9 @@ describe('the conversation', () => {
       ['/nada \u200b\u200c\u200d\u2060', /only invisible characters/],
       ['/nada photo', /same as the source \*\*photo\*\*/],
       ['/nada Photo --source PHOTO', /same as the source/],
+      // these two passed the chat's own checks and failed in the engine after queueing
+      ['/nada \uD800cat', /broken character/],
+      ['/nada pho\u200Dto', /same as the source \*\*photo\*\*/],
       ['/nada sketch --steps 1000', /--steps.*from 1 to 100/],
       ['/nada sketch --colour red', /do not know the option/],
       ['/imagine a cat', /do not know `\/imagine`/],

@@ -3,6 +3,7 @@ import { markdownFormat, slackFormat } from '../src/chat/format.ts';
 import { problemMessage } from '../src/chat/messages.ts';
 import { parseCommandText } from '../src/chat/parse-command.ts';
 import { validateNadaArgs, type NadaProblem } from '../src/chat/validate.ts';
+import { normalisePrompt } from '../src/text/normalise.ts';
 import { commands } from '../commands/index.ts';
 import { defineCommand } from '../commands/command-schema.ts';
 
@@ -96,6 +97,75 @@ describe('validating /nada', () => {
     });
     expect(problemOf('sketch', { steps: '2.5' })).toMatchObject({ field: 'steps' });
     expect(problemOf('sketch', { seed: '-1' })).toMatchObject({ field: 'seed' });
+  });
+});
+
+describe('validating /nada with the engine normalisation (normalisePrompt)', () => {
+  // Each of these passed the chat's own rules and then failed in the engine after queueing.
+  function accepted(prompt: string, extra: Record<string, string> = {}) {
+    const result = validateNadaArgs({ prompt, ...extra }, limits);
+    if (!result.ok) throw new Error(`expected ${JSON.stringify(prompt)} to pass`);
+    return result.request;
+  }
+
+  it('GIVEN a lone surrogate ("\\uD800cat") THEN it is refused as broken text before queueing', () => {
+    expect(problemOf('\uD800cat')).toEqual({ kind: 'broken-text', field: 'prompt', count: 1 });
+    expect(problemOf('sketch', { source: 'photo\uDC00' })).toMatchObject({
+      kind: 'broken-text',
+      field: 'source',
+    });
+    expect(problemMessage(markdownFormat, problemOf('\uD800cat'))).toMatch(
+      /broken character.*paste it again/,
+    );
+  });
+
+  it('GIVEN a ZWJ or ZWNJ inside "photo" against the source "photo" THEN it is the same text', () => {
+    for (const prompt of ['pho\u200Dto', 'pho\u200Cto', '\u200Dphoto']) {
+      expect(problemOf(prompt)).toMatchObject({ kind: 'same-as-source', prompt: 'photo' });
+    }
+  });
+
+  it('GIVEN emoji only THEN they pass, a ZWJ sequence whole', () => {
+    expect(accepted('🐱🎨').prompt).toBe('🐱🎨');
+    expect(accepted('👩\u200D🔬').prompt).toBe('👩\u200D🔬');
+  });
+
+  it('GIVEN right-to-left text THEN it passes unchanged', () => {
+    expect(accepted('قطة سوداء').prompt).toBe('قطة سوداء');
+    expect(accepted('חתול שחור', { source: 'צילום' })).toMatchObject({
+      prompt: 'חתול שחור',
+      source: 'צילום',
+    });
+  });
+
+  it('GIVEN bidi override characters THEN they are removed; alone they are invisible', () => {
+    expect(accepted('\u202Ebronze statue\u202C').prompt).toBe('bronze statue');
+    expect(accepted('\u2067قطة\u2069').prompt).toBe('قطة');
+    expect(problemOf('\u202Ephoto\u202C')).toMatchObject({ kind: 'same-as-source' });
+    expect(problemOf('\u202E\u202D\u2066')).toEqual({ kind: 'invisible', field: 'prompt' });
+  });
+
+  it('GIVEN text that NFKC lengthens past 300 (20 × "ﷺ", 18 letters each) THEN it is too long', () => {
+    expect(problemOf('ﷺ'.repeat(20))).toEqual({
+      kind: 'too-long',
+      field: 'prompt',
+      chars: 360,
+      limit: 300,
+    });
+  });
+
+  it('GIVEN any accepted text THEN it is what the engine normalises it to, and stays so', () => {
+    const inputs = [
+      'ｂｒｏｎｚｅ  statue',
+      '\u202Eقطة',
+      '👩\u200D🔬 pho\u200Dto',
+      ' 日本人女性\u200b',
+    ];
+    for (const input of inputs) {
+      const { prompt } = accepted(input);
+      expect(prompt).toBe(normalisePrompt(input).text);
+      expect(normalisePrompt(prompt).text).toBe(prompt);
+    }
   });
 });
 

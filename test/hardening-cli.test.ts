@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// `nadabot adapt` driven as a person would, with a bad --out and a prompt the engine refuses.
+// `nadabot adapt` driven as a person would, with a bad --out and prompts refused by the
+// command's check or by the engine.
 // Pinned by: `--out /proc/nope` never returned (Node's recursive mkdir loops there), `--out`
 // naming a file failed only after the models loaded, with a raw ENOTDIR, and every engine
 // refusal printed a pino JSON line with a stack before the one readable line.
@@ -58,16 +59,33 @@ describe('GIVEN nadabot adapt WHEN --out cannot be a folder', () => {
 });
 
 describe('GIVEN nadabot adapt WHEN the engine refuses the prompt', () => {
-  it('AND it is "ph<ZWJ>oto" against the source photo THEN the backend and one line, no log lines', async () => {
-    const out = join(scratch, 'zwj');
-    const exit = await adapt(['ph\u200doto', '--steps', '1', '--out', out]);
+  it('AND CLIP reads "sketch ." and the source "sketch." alike THEN the backend and one line, no log lines', async () => {
+    // the texts differ, so the command's check passes; CLIP's tokenizer gives both the same ids
+    const out = join(scratch, 'no-direction');
+    const exit = await adapt(['sketch .', '--source', 'sketch.', '--steps', '1', '--out', out]);
     expect(exit.code).toBe(1);
     const lines = exit.stderr.trim().split('\n');
     expect(lines[0]).toMatch(/^backend: /);
     expect(lines.slice(1)).toEqual([
-      'nadabot: the target "photo" is the same as the source "photo": nothing to adapt toward',
+      'nadabot: the target and source texts mean the same thing to CLIP (their text direction ' +
+        'has zero length): describe the target differently',
     ]);
     expect(exit.stdout).toBe(''); // no log line with a stack trace either
     expect(existsSync(join(out, 'grids'))).toBe(false);
+  });
+});
+
+describe('GIVEN nadabot adapt WHEN the prompt normalises to the source', () => {
+  it('AND it is "ph<ZWJ>oto" against the source photo THEN one line before any model loads', async () => {
+    // the command's check normalises as the engine does; this once reached the engine
+    const out = join(scratch, 'zwj');
+    const exit = await adapt(['ph\u200doto', '--steps', '1', '--out', out]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderr).toBe(
+      'nadabot: The prompt photo is the same as the source photo, so there is no direction ' +
+        'to train toward. Name a different target, or set another source with --source <text>.\n',
+    );
+    expect(exit.stdout).toBe('');
+    expect(existsSync(out)).toBe(false);
   });
 });

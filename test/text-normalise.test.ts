@@ -41,6 +41,17 @@ describe('normalisePrompt', () => {
     expect(normalisePrompt('a\u200Db').text).toBe('ab');
   });
 
+  it('GIVEN a ZWNJ inside a Latin, Greek or Cyrillic word ("pho\u200Cto") THEN it goes', () => {
+    for (const word of ['pho\u200Cto', 'φω\u200Cτο', 'фо\u200Cто']) {
+      expect(normalisePrompt(word).text).toBe(word.replace('\u200C', ''));
+    }
+    expect(normalisePrompt('pho\u200Cto').changes).toEqual([
+      '1 zero-width non-joiner in Latin, Greek or Cyrillic removed',
+    ]);
+    // Devanagari: after a virama it picks the half form, which is spelling
+    expect(normalisePrompt('क्\u200Cष').text).toBe('क्\u200Cष');
+  });
+
   it('records every change in words for the routing record', () => {
     const r = normalisePrompt('\u202Eｂｒｏｎｚｅ\u200B');
     expect(r.changes).toEqual([

@@ -27,6 +27,11 @@ export function problemMessage(f: ChatFormat, problem: NadaProblem): string {
         `${what(problem.field)} has only invisible characters (zero-width spaces or similar). ` +
         `Type the words you mean, ${example}`
       );
+    case 'broken-text':
+      return (
+        `${what(problem.field)} holds a broken character (half of an emoji or rare ` +
+        'character, cut when it was copied). Please paste it again, or type it anew.'
+      );
     case 'too-long':
       return (
         `${what(problem.field)} has ${problem.chars.toLocaleString('en')} characters; ` +

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { NadaError } from '../errors.ts';
+import { comparableText } from '../text/normalise.ts';
 import { fillTemplates } from './templates.ts';
 
 /** What the text side needs from a CLIP tokenizer (`ClipTokenizer` fits). */
@@ -160,10 +161,9 @@ export function textDirection(
   }
 }
 
-/** Rejects a target equal to the source (after trimming and case folding). */
+/** Rejects a target equal to the source (spaces collapsed, case folded, as the chat compares). */
 export function checkDifferent(source: string, target: string): void {
-  const norm = (s: string): string => s.trim().replace(/\s+/g, ' ').toLowerCase();
-  if (norm(source) === norm(target)) {
+  if (comparableText(source) === comparableText(target)) {
     throw new NadaError(
       'prompt.same_as_source',
       `the target "${target}" is the same as the source "${source}": nothing to adapt toward`,

@@ -23,10 +23,14 @@ const RAW_LIMIT_FACTOR = 20;
 
 const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu;
 const INVISIBLES = /[\u00AD\u180E\u200B\u2060\uFEFF]/gu;
-// ZWJ glues emoji sequences (👩‍🔬); ZWNJ is spelling in Persian and Indic scripts. Elsewhere both go.
+// ZWJ glues emoji sequences (👩‍🔬); ZWNJ is spelling in Persian and Indic scripts.
+// Elsewhere both go: beside a Latin, Greek or Cyrillic letter a ZWNJ only stops a
+// ligature, which no tokenizer sees, so "pho\u200Cto" is "photo".
 const STRAY_ZWJ =
   /(?<!\p{Extended_Pictographic}\uFE0F?)\u200D|\u200D(?!\p{Extended_Pictographic})/gu;
 const STRAY_ZWNJ = /(?<![\p{L}\p{M}])\u200C|\u200C(?![\p{L}\p{M}])/gu;
+const LIGATURE_ZWNJ =
+  /(?<=[\p{sc=Latn}\p{sc=Grek}\p{sc=Cyrl}])\u200C|\u200C(?=[\p{sc=Latn}\p{sc=Grek}\p{sc=Cyrl}])/gu;
 const CONTROL_SPACE = /[\t\n\v\f\r\u0085\u2028\u2029]/gu;
 const CONTROLS = /\p{Cc}/gu;
 const OTHER_FORMAT = /(?![\u200C\u200D])\p{Cf}/gu;
@@ -54,6 +58,7 @@ export function normalisePrompt(input: string, opts: NormaliseOptions = {}): Nor
   text = drop(text, INVISIBLES, 'zero-width or soft-hyphen character', changes);
   text = drop(text, STRAY_ZWJ, 'zero-width joiner outside an emoji sequence', changes);
   text = drop(text, STRAY_ZWNJ, 'zero-width non-joiner outside a word', changes);
+  text = drop(text, LIGATURE_ZWNJ, 'zero-width non-joiner in Latin, Greek or Cyrillic', changes);
   text = text.replace(CONTROL_SPACE, ' ');
   text = drop(text, CONTROLS, 'control character', changes);
   text = drop(text, OTHER_FORMAT, 'invisible format character', changes);
@@ -68,6 +73,17 @@ export function normalisePrompt(input: string, opts: NormaliseOptions = {}): Nor
   const collapsed = text.replace(/\s+/gu, ' ').trim();
   if (collapsed !== text) changes.push('whitespace collapsed');
   return { original: input, text: checkLength(collapsed, maxChars, label), changes };
+}
+
+/**
+ * The form two normalised texts are compared in, by the chat and by the engine's
+ * same-as-source check: spaces collapsed, lower case.
+ *
+ * @example
+ * comparableText(normalisePrompt('Pho\u200Dto ').text) === comparableText('photo'); // true
+ */
+export function comparableText(text: string): string {
+  return text.trim().replace(/\s+/gu, ' ').toLowerCase();
 }
 
 function refuseHuge(input: string, maxChars: number, label: string): void {
