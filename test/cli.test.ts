@@ -41,7 +41,9 @@ describe('nadabot CLI', () => {
     const url = `redis://127.0.0.1:${await freePort()}`;
     const { code, stderr } = await runCli(['bot'], { REDIS_URL: url, NADABOT_PORT: 'eighty' });
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^nadabot: NADABOT_PORT must be a whole number from 0 to 65535, got "eighty"/);
+    expect(stderr).toMatch(
+      /^nadabot: NADABOT_PORT must be a whole number from 0 to 65535, got "eighty"/,
+    );
     expect(stderr).not.toContain('Redis');
     expect(stderr).not.toMatch(STACK_LINE);
   });
