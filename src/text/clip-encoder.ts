@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { ClipModel, ClipTokenizer, type ClipConfig } from '../models/clip/index.ts';
-import { checkDim, hashFiles, splitRows, type TextEncoder } from './encoder.ts';
+import { checkDim, encodeInBatches, hashFiles, splitRows, type TextEncoder } from './encoder.ts';
 
 /** What CLIP's own encoder needs to know beyond the model. */
 export interface ClipEncoderOptions {
@@ -71,17 +71,17 @@ export class ClipTextEncoder implements TextEncoder {
   }
 
   /** Tokenizes (more than 77 tokens → `text.too_long`) and runs the text transformer. */
-  async encode(texts: string[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += this.batchSize) {
-      const chunk = texts.slice(i, i + this.batchSize);
+  encode(texts: string[]): Promise<Float32Array[]> {
+    return encodeInBatches(texts, this.batchSize, async (chunk) => {
       const emb = tf.tidy(() => this.model.encodeText(this.tokenizer.tokenize(chunk))); // [n, dim]
-      checkDim(this.id, this.space, this.dim, emb.shape[1]);
-      const flat = (await emb.data()) as Float32Array;
-      emb.dispose();
-      out.push(...splitRows(flat, chunk.length, this.dim));
-    }
-    return out;
+      try {
+        checkDim(this.id, this.space, this.dim, emb.shape[1]);
+        const flat = (await emb.data()) as Float32Array;
+        return splitRows(flat, chunk.length, this.dim);
+      } finally {
+        emb.dispose();
+      }
+    });
   }
 
   dispose(): void {

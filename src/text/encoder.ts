@@ -87,6 +87,22 @@ export function splitRows(flat: Float32Array, n: number, dim: number): Float32Ar
   return Array.from({ length: n }, (_, i) => flat.slice(i * dim, (i + 1) * dim));
 }
 
+/**
+ * Encodes texts `batchSize` at a time, in order, so a long template list never builds one
+ * huge batch.
+ */
+export async function encodeInBatches(
+  texts: string[],
+  batchSize: number,
+  encodeChunk: (chunk: string[]) => Promise<Float32Array[]>,
+): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < texts.length; i += batchSize) {
+    out.push(...(await encodeChunk(texts.slice(i, i + batchSize))));
+  }
+  return out;
+}
+
 /** True when the encoder serves the language (or its base subtag) and every script given. */
 export function serves(enc: TextEncoder, language: string, scripts: readonly Script[]): boolean {
   const lang = language.split('-')[0];

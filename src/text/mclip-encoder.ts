@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { MclipTextModel } from '../models/mclip/index.ts';
-import { checkDim, hashFiles, spaceDim, splitRows, type TextEncoder } from './encoder.ts';
+import {
+  checkDim,
+  encodeInBatches,
+  hashFiles,
+  spaceDim,
+  splitRows,
+  type TextEncoder,
+} from './encoder.ts';
 import { HfTokenizer } from './hf-tokenizer.ts';
 import { readEncoderFolder } from './model-folder.ts';
 import type { Script } from './script.ts';
@@ -82,12 +89,8 @@ export class MclipEncoder implements TextEncoder {
     return this.tokenizer.tokenize(text).length;
   }
 
-  async encode(texts: string[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += this.batchSize) {
-      out.push(...(await this.encodeChunk(texts.slice(i, i + this.batchSize))));
-    }
-    return out;
+  encode(texts: string[]): Promise<Float32Array[]> {
+    return encodeInBatches(texts, this.batchSize, (chunk) => this.encodeChunk(chunk));
   }
 
   dispose(): void {

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 
 import { NadaError } from '../errors.ts';
 import type { HeadTensors } from '../models/mclip/index.ts';
-import { checkDim, hashFiles, spaceDim, type TextEncoder } from './encoder.ts';
+import { checkDim, encodeInBatches, hashFiles, spaceDim, type TextEncoder } from './encoder.ts';
 import { HfTokenizer, type TokenBatch } from './hf-tokenizer.ts';
 import type { MultilingualLoadOptions } from './mclip-encoder.ts';
 import { readHead, readJson } from './model-folder.ts';
@@ -105,12 +105,8 @@ export class OnnxEncoder implements TextEncoder {
     return this.tokenizer.tokenize(text).length;
   }
 
-  async encode(texts: string[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += this.batchSize) {
-      out.push(...(await this.encodeChunk(texts.slice(i, i + this.batchSize))));
-    }
-    return out;
+  encode(texts: string[]): Promise<Float32Array[]> {
+    return encodeInBatches(texts, this.batchSize, (chunk) => this.encodeChunk(chunk));
   }
 
   dispose(): void {
