@@ -1,13 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { NadaConversation, type MessageContext } from '../src/chat/conversation.ts';
+import type { ThreadConversation } from '../src/chat/thread-conversation.ts';
 import { ThreadRuns } from '../src/chat/thread-runs.ts';
 import { createRedis } from '../src/jobs/connection.ts';
 import { openRunEvents } from '../src/jobs/events.ts';
 import { createAdaptQueue, type AdaptQueue } from '../src/jobs/queue.ts';
-import { LocalPlatform, LOCAL_CHANNEL } from '../src/platforms/local/local-platform.ts';
+import { handleTyped } from '../src/platforms/local/local-events.ts';
+import {
+  LOCAL_CHANNEL,
+  type LocalMessage,
+  type LocalPlatform,
+} from '../src/platforms/local/local-platform.ts';
+import { startTestLocalChat } from './helpers/local-chat.ts';
 import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.ts';
+
+// The conversation as the local chat drives it, on a real queue with no worker: what each
+// typed text gets back, and what lands in Redis.
 
 let redisServer: TestRedis;
 let redis: Redis;
@@ -15,7 +24,7 @@ let eventsRedis: Redis;
 let queue: AdaptQueue;
 let events: QueueEvents;
 let platform: LocalPlatform;
-let chat: NadaConversation;
+let chat: ThreadConversation;
 
 beforeAll(async () => {
   redisServer = await startTestRedis();
@@ -24,21 +33,18 @@ beforeAll(async () => {
   const queueName = freshQueueName('chat');
   queue = createAdaptQueue(queueName, redis);
   events = await openRunEvents(queueName, eventsRedis);
-  platform = new LocalPlatform();
-  chat = new NadaConversation({
-    platform,
+  ({ platform, chat } = await startTestLocalChat({
     queue,
     redis,
     events,
     artifactsDir: '/tmp/nadabot-chat-test',
     limits: { defaultSource: 'photo', defaultSteps: 8, maxSteps: 100 },
     outputInterval: 4,
-  });
-  chat.start();
+  }));
 });
 
 afterAll(async () => {
-  chat.stop();
+  await chat.stop();
   await events.close();
   await queue.obliterate({ force: true });
   await queue.close();
@@ -47,19 +53,22 @@ afterAll(async () => {
   await redisServer.stop();
 });
 
-/** Sends one message as a person would and returns the bot's immediate answers. */
-async function say(text: string): Promise<string[]> {
-  const answers: string[] = [];
-  const ctx: MessageContext = {
-    channelId: LOCAL_CHANNEL,
-    userId: 'u1',
-    threadId: platform.currentThreadId,
-    respond: async (answer) => {
-      answers.push(answer);
-    },
-  };
-  await chat.handleText(text, ctx);
-  return answers;
+/** Types one message as a person would and returns the bot's texts that followed it. */
+async function say(text: string, threadId?: string): Promise<string[]> {
+  const before = platform.messagesAfter(0).at(-1)?.id ?? 0;
+  await handleTyped({ platform, conversation: chat, maxSteps: 100 }, text, threadId);
+  return platform
+    .messagesAfter(before)
+    .filter((m): m is LocalMessage & { kind: 'bot' } => m.kind === 'bot')
+    .map((m) => m.text);
+}
+
+/** The thread opened last. */
+function lastThread(): string {
+  return platform
+    .messagesAfter(0)
+    .filter((m) => m.kind === 'thread')
+    .at(-1)!.threadId!;
 }
 
 describe('the conversation', () => {
@@ -77,7 +86,7 @@ describe('the conversation', () => {
       ['/nada sketch --steps 1000', /--steps.*from 1 to 100/],
       ['/nada sketch --colour red', /do not know the option/],
       ['/imagine a cat', /do not know `\/imagine`/],
-      ['hello?', /Type `\/nada <prompt>`/],
+      ['hello?', /Type `\/nada <prompt>`[\s\S]*reply inside its thread/],
     ];
     for (const [text, reply] of bad) {
       const answers = await say(text);
@@ -87,9 +96,9 @@ describe('the conversation', () => {
     expect(await queue.count()).toBe(0);
 
     // still serving: a good command right after is queued
-    const [accepted] = await say('/nada 日本人女性 --seed 5');
+    const [accepted, position] = await say('/nada 日本人女性 --seed 5');
     expect(accepted).toMatch(/Adapting photo → \*\*日本人女性\*\*: 8 steps, seed 5/);
-    expect(accepted).toMatch(/next in line/);
+    expect(position).toBe('Queue position: next in line.');
     const [job] = await queue.getWaiting();
     expect(job.data).toMatchObject({
       prompt: '日本人女性',
@@ -97,36 +106,46 @@ describe('the conversation', () => {
       steps: 8,
       seed: 5,
       outputInterval: 4,
-      reply: { platform: 'local', channelId: LOCAL_CHANNEL, threadId: platform.currentThreadId },
+      reply: { platform: 'local', channelId: LOCAL_CHANNEL, threadId: lastThread() },
     });
   });
 
   it('GIVEN a second run while one waits THEN its answer shows one run ahead', async () => {
-    const [answer] = await say('/nada bronze statue');
-    expect(answer).toMatch(/Queue position: 1 run ahead of yours/);
+    const [, position] = await say('/nada bronze statue');
+    expect(position).toBe('Queue position: 1 run ahead.');
   });
 
   it('GIVEN a run THEN its thread maps to it in Redis both ways', async () => {
     const runs = new ThreadRuns(redis, queue.name);
-    const runId = await runs.byThread('local', platform.currentThreadId!);
+    const runId = await runs.byThread('local', lastThread());
     expect(runId).toBeDefined();
     expect(await runs.byRun(runId!)).toMatchObject({
       runId,
       prompt: 'bronze statue',
       platform: 'local',
-      threadId: platform.currentThreadId,
+      threadId: lastThread(),
     });
   });
 
   it('GIVEN /stop in the thread of a waiting run THEN the run leaves the queue', async () => {
-    const runId = await new ThreadRuns(redis, queue.name).byThread(
-      'local',
-      platform.currentThreadId!,
-    );
+    const runId = await new ThreadRuns(redis, queue.name).byThread('local', lastThread());
     const before = await queue.getJob(runId!);
     expect(before).toBeDefined();
-    expect(await say('/stop')).toEqual(['Your run was taken off the queue before it started.']);
+    expect(await say('/stop', lastThread())).toEqual([
+      'Your run was taken off the queue before it started.',
+    ]);
     expect(await queue.getJob(runId!)).toBeUndefined();
+  });
+
+  it('GIVEN /stop outside any thread THEN it says there is no run there', async () => {
+    expect(await say('/stop')).toEqual(['There is no run in this thread to stop.']);
+  });
+
+  it('GIVEN a number replied in the thread of a run still waiting THEN it asks to wait for the end', async () => {
+    await say('/nada oil painting');
+    expect(await say('20', lastThread())).toEqual([
+      'This run is still going. Wait for the final grid (or stop it with ⏹), then reply again.',
+    ]);
   });
 
   it('GIVEN markup in a prompt THEN the thread title and answer echo it inert', async () => {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -7,11 +7,7 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { createRedis } from '../src/jobs/connection.ts';
 import { startLocalChat, type RunningLocalChat } from '../src/platforms/local/local-chat.ts';
 import { LocalHistory } from '../src/platforms/local/local-history.ts';
-import {
-  LOCAL_CHANNEL,
-  LocalPlatform,
-  type LocalMessage,
-} from '../src/platforms/local/local-platform.ts';
+import { LocalPlatform, type LocalMessage } from '../src/platforms/local/local-platform.ts';
 import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 // The real local chat (queue, events, conversation, server) stopped and started again on the
@@ -21,7 +17,6 @@ import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.
 
 // The replay is written as soon as the stream opens; this much quiet means it is complete.
 const QUIET_MS = 300;
-const GRID = 'run1/grids/step-000004.png';
 
 let redis: TestRedis;
 let root: string;
@@ -71,19 +66,17 @@ async function readStream(lastEventId?: number): Promise<LocalMessage[]> {
   return messages;
 }
 
-type ImageMessage = Extract<LocalMessage, { kind: 'image' }>;
+type BotMessage = Extract<LocalMessage, { kind: 'bot' }>;
 const ids = (messages: LocalMessage[]) => messages.map((m) => m.id);
 
 beforeAll(async () => {
-  // an artifact store with one grid, for an image message that must survive the restart
+  // an artifact store and one grid, for a posted image that must survive the restart
   root = await mkdtemp(path.join(tmpdir(), 'nadabot-restart-'));
   const png = await sharp({
     create: { width: 4, height: 4, channels: 3, background: { r: 10, g: 200, b: 10 } },
   })
     .png()
     .toBuffer();
-  await mkdir(path.join(root, 'run1', 'grids'), { recursive: true });
-  await writeFile(path.join(root, GRID), png);
 
   redis = await startTestRedis();
   config = loadConfig({
@@ -98,10 +91,9 @@ beforeAll(async () => {
   await post('/help');
   seenBeforeRestart = await readStream();
   await post('/nada photo');
-  const thread = await chat.platform.openThread(LOCAL_CHANNEL, 'photo → **Photo**');
+  const thread = await chat.platform.openThread('Adapting…', 'photo → **Photo**');
   threadId = thread.threadId;
-  const image = { filePath: path.join(root, GRID), artifactPath: GRID };
-  await chat.platform.postImage(thread, image, 'step 4 of 8');
+  await chat.platform.postFiles(thread, [{ bytes: png, name: 'step-000004.png' }], 'Step 4 / 8');
   before = await readStream();
 
   // a page still open when the bot stops: stopping must not wait for it
@@ -134,31 +126,31 @@ describe('the local chat after a restart', () => {
 
   it('GIVEN messages before the restart THEN ids go on increasing after it', async () => {
     expect(ids(seenBeforeRestart)).toEqual([1, 2]);
-    expect(ids(before)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ids(before)).toEqual([1, 2, 3, 4, 5, 6, 7]);
 
     const after = chat!.platform.messagesAfter(ids(before).at(-1)!);
     expect(after.map((m) => m.kind)).toEqual(['user', 'bot']);
-    expect(ids(after)).toEqual([7, 8]);
+    expect(ids(after)).toEqual([8, 9]);
   });
 
-  it('GIVEN a page that saw ids 1 and 2 WHEN it reconnects with Last-Event-ID 2 THEN it gets 3 to 8 once each', async () => {
+  it('GIVEN a page that saw ids 1 and 2 WHEN it reconnects with Last-Event-ID 2 THEN it gets 3 to 9 once each', async () => {
     const missed = await readStream(2);
-    expect(ids(missed)).toEqual([3, 4, 5, 6, 7, 8]);
-    expect(missed.slice(0, 4)).toEqual(before.slice(2));
+    expect(ids(missed)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    expect(missed.slice(0, 5)).toEqual(before.slice(2));
     expect(missed.at(-2)).toMatchObject({ kind: 'user', text: '/nada' });
   });
 
   it('GIVEN a page loaded after the restart THEN it shows the whole history, thread and grid included', async () => {
     const history = await readStream();
-    expect(ids(history)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(history.slice(0, 6)).toEqual(before);
-    expect(history[4]).toMatchObject({ kind: 'thread', threadId });
-    expect(chat!.platform.currentThreadId).toBe(threadId);
+    expect(ids(history)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(history.slice(0, 7)).toEqual(before);
+    expect(history[5]).toMatchObject({ kind: 'thread', threadId });
+    expect(chat!.platform.hasThread(threadId)).toBe(true);
 
     // the grid posted before the restart is still served at its url
-    const image = history.find((m): m is ImageMessage => m.kind === 'image');
-    expect(image).toMatchObject({ url: `/artifacts/${GRID}`, threadId });
-    const response = await fetch(new URL(image!.url, chat!.url));
+    const grid = history.find((m): m is BotMessage => m.kind === 'bot' && !!m.files);
+    expect(grid).toMatchObject({ threadId, text: 'Step 4 / 8' });
+    const response = await fetch(new URL(grid!.files![0].url, chat!.url));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('image/png');
     const { width } = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
@@ -170,11 +162,11 @@ describe('the timeline kept in Redis', () => {
   it('GIVEN more messages than its limit THEN it keeps the newest, in memory and in Redis', async () => {
     const client = createRedis(redis.url);
     const history = new LocalHistory(client, freshQueueName('history'), 3);
-    const first = await LocalPlatform.restore(history);
+    const first = await LocalPlatform.restore({ artifactsDir: root, store: history });
     for (const text of ['a', 'b', 'c', 'd', 'e']) await first.addBotMessage(text);
     expect(ids(first.messagesAfter(0))).toEqual([3, 4, 5]);
 
-    const second = await LocalPlatform.restore(history);
+    const second = await LocalPlatform.restore({ artifactsDir: root, store: history });
     expect(second.messagesAfter(0).map((m) => (m.kind === 'bot' ? m.text : m.kind))).toEqual([
       'c',
       'd',

@@ -5,7 +5,7 @@ import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NadaConversation } from '../src/chat/conversation.ts';
+import { ThreadConversation } from '../src/chat/thread-conversation.ts';
 import { createRedis } from '../src/jobs/connection.ts';
 import { openRunEvents } from '../src/jobs/events.ts';
 import { createAdaptQueue, type AdaptQueue } from '../src/jobs/queue.ts';
@@ -45,8 +45,8 @@ beforeAll(async () => {
   const queueName = freshQueueName('local');
   queue = createAdaptQueue(queueName, redis);
   events = await openRunEvents(queueName, eventsRedis);
-  platform = new LocalPlatform();
-  const conversation = new NadaConversation({
+  platform = new LocalPlatform({ artifactsDir });
+  const conversation = new ThreadConversation({
     platform,
     queue,
     redis,
@@ -54,8 +54,10 @@ beforeAll(async () => {
     artifactsDir,
     limits: { defaultSource: 'photo', defaultSteps: 8, maxSteps: 100 },
     outputInterval: 4,
+    access: { allowedChannels: [], allowedRoles: [], operators: [], operatorRoles: [] },
+    quotas: { maxRunsPerUser: 0, maxRunsPerChannel: 0, dailyStepsPerUser: 0 },
   });
-  server = buildLocalServer({ platform, conversation, artifactsDir });
+  server = buildLocalServer({ platform, conversation, maxSteps: 100, artifactsDir });
   await server.listen({ host: '127.0.0.1', port: 0 });
   const address = server.server.address();
   baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -72,13 +74,17 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function post(text: string): Promise<number> {
-  const response = await fetch(`${baseUrl}/messages`, {
+async function postJson(route: string, body: unknown): Promise<number> {
+  const response = await fetch(`${baseUrl}${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ text }),
+    body: JSON.stringify(body),
   });
   return response.status;
+}
+
+function post(text: string, threadId?: string): Promise<number> {
+  return postJson('/messages', threadId ? { text, threadId } : { text });
 }
 
 /** Reads the event stream until `count` messages arrived. */
@@ -122,20 +128,28 @@ describe('the local web chat', () => {
     expect(await post('/nada photo')).toBe(202);
     expect(await post('/nada <img src=x onerror=alert(1)> --steps 4')).toBe(202);
 
-    const messages = await readEvents(7);
+    const messages = await readEvents(8);
     expect(messages.map((m) => m.kind)).toEqual([
       'user',
       'bot',
       'user',
       'bot',
       'user',
+      'bot',
       'thread',
       'bot',
     ]);
     expect(messages[1]).toMatchObject({ text: expect.stringMatching(/only invisible characters/) });
     expect(messages[3]).toMatchObject({ text: expect.stringMatching(/same as the source/) });
-    expect(messages[6]).toMatchObject({
+    expect(messages[5]).toMatchObject({
       text: expect.stringMatching(/^Adapting photo → \*\*\\<img/),
+    });
+    // the thread opens on the answer; its first post is the queue line with a stop button
+    const threadId = messages[6].threadId;
+    expect(messages[7]).toMatchObject({
+      threadId,
+      text: 'Queue position: next in line.',
+      stopRunId: expect.any(String),
     });
     expect(await queue.count()).toBe(1);
   });
@@ -168,6 +182,68 @@ describe('the local web chat', () => {
     const response = await fetch(`${baseUrl}${url}`);
     expect(response.status).toBe(404);
     expect(await response.text()).not.toContain('not for the web');
+  });
+
+  it('GIVEN the stop button of the queue line THEN the run leaves the queue and the button goes', async () => {
+    const line = platform.messagesAfter(0).find((m) => m.kind === 'bot' && m.stopRunId)!;
+    const runId = line.kind === 'bot' ? line.stopRunId! : '';
+    expect(await queue.getJob(runId)).toBeDefined();
+
+    expect(await postJson('/stop', { messageId: line.id })).toBe(202);
+    expect(await queue.getJob(runId)).toBeUndefined();
+    const after = platform.messagesAfter(line.id);
+    expect(after).toContainEqual(
+      expect.objectContaining({ kind: 'edit', target: line.id, text: 'Queue position: done.' }),
+    );
+    expect(after.find((m) => m.kind === 'edit' && m.target === line.id)).not.toHaveProperty(
+      'stopRunId',
+    );
+    expect(after.at(-1)).toMatchObject({
+      threadId: line.threadId,
+      text: 'Your run was taken off the queue before it started.',
+    });
+    // the button is gone: pressing it again finds nothing to stop
+    expect(await postJson('/stop', { messageId: line.id })).toBe(404);
+  });
+
+  it('GIVEN a reaction on a message THEN the timeline records it for every page', async () => {
+    const target = platform.messagesAfter(0).find((m) => m.kind === 'bot')!;
+    expect(await postJson('/reactions', { messageId: target.id, emoji: '1️⃣', added: true })).toBe(
+      202,
+    );
+    expect(platform.messagesAfter(target.id).at(-1)).toMatchObject({
+      kind: 'reaction',
+      target: target.id,
+      emoji: '1️⃣',
+      added: true,
+    });
+  });
+
+  it.each([
+    ['/reactions', { messageId: 'one', emoji: '1️⃣', added: true }, 400],
+    ['/reactions', { messageId: 1, emoji: '1️⃣' }, 400],
+    ['/reactions', { messageId: 999_999, emoji: '1️⃣', added: true }, 404],
+    ['/stop', { messageId: -1 }, 400],
+    ['/messages', { text: 'save', threadId: '../../etc' }, 400],
+  ])('GIVEN POST %s %j THEN it is refused with %i', async (route, body, status) => {
+    expect(await postJson(route, body)).toBe(status);
+  });
+
+  it('GIVEN a file the bot posts THEN the page gets its link and the bytes are served', async () => {
+    const png = await sharp({
+      create: { width: 3, height: 2, channels: 3, background: { r: 0, g: 90, b: 0 } },
+    })
+      .png()
+      .toBuffer();
+    const thread = { channelId: 'local', threadId: 'tfile' };
+    const id = await platform.postFiles(thread, [{ bytes: png, name: 'step-000004.png' }], 'grid');
+    const message = platform.find(Number(id));
+    expect(message).toMatchObject({ kind: 'bot', text: 'grid', threadId: 'tfile' });
+    const [file] = message?.kind === 'bot' ? message.files! : [];
+    expect(file.url).toMatch(/^\/artifacts\/\.local-chat\/tfile\/[0-9a-f]{8}-step-000004\.png$/);
+    const response = await fetch(`${baseUrl}${file.url}`);
+    expect(response.status).toBe(200);
+    expect(Buffer.from(await response.arrayBuffer()).equals(png)).toBe(true);
   });
 
   it('GIVEN a body that is not text THEN the request is refused', async () => {

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NadaConversation } from '../src/chat/conversation.ts';
 import { markdownFormat, slackFormat } from '../src/chat/format.ts';
 import { understoodMessage } from '../src/chat/understood-message.ts';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -12,8 +11,8 @@ import { createRedis } from '../src/jobs/connection.ts';
 import { openRunEvents } from '../src/jobs/events.ts';
 import { parseProgress, type RunRoutingProgress } from '../src/jobs/progress.ts';
 import { createAdaptQueue, type AdaptQueue } from '../src/jobs/queue.ts';
-import { LocalPlatform, LOCAL_CHANNEL } from '../src/platforms/local/local-platform.ts';
 import { startNadaWorker, type RunningWorker } from '../workers/nada-worker.ts';
+import { startTestLocalChat } from './helpers/local-chat.ts';
 import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 // The understood-as line from the worker's engine to the thread: a real Redis, the real
@@ -58,9 +57,7 @@ afterAll(async () => {
 
 /** Types `/nada …` into a fresh local chat and returns its bot lines once the run is done. */
 async function botLinesOf(command: string): Promise<string[]> {
-  const platform = new LocalPlatform();
-  const chat = new NadaConversation({
-    platform,
+  const local = await startTestLocalChat({
     queue,
     redis,
     events,
@@ -68,17 +65,17 @@ async function botLinesOf(command: string): Promise<string[]> {
     limits: { defaultSource: 'photo', defaultSteps: 1, maxSteps: 4 },
     outputInterval: 1,
   });
-  chat.start();
   try {
-    const respond = async () => {};
-    await chat.handleText(command, { channelId: LOCAL_CHANNEL, userId: 'u1', respond });
-    const bot = () => platform.messagesAfter(0).flatMap((m) => (m.kind === 'bot' ? [m.text] : []));
+    await local.type(command);
     await expect
-      .poll(() => bot().some((t) => t.startsWith('Done:')), { interval: 200, timeout: 60_000 })
+      .poll(() => local.botTexts().some((t) => t.startsWith('Done:')), {
+        interval: 200,
+        timeout: 60_000,
+      })
       .toBe(true);
-    return bot();
+    return local.botTexts();
   } finally {
-    chat.stop();
+    await local.chat.stop();
   }
 }
 

@@ -6,8 +6,7 @@ import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NadaConversation } from '../src/chat/conversation.ts';
-import { ThreadRuns } from '../src/chat/thread-runs.ts';
+import { ChatRuns } from '../src/chat/chat-runs.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createRedis } from '../src/jobs/connection.ts';
 import { openRunEvents, subscribeRunEvents } from '../src/jobs/events.ts';
@@ -20,9 +19,9 @@ import {
 } from '../src/jobs/producer.ts';
 import { parseProgress, type RunProgress } from '../src/jobs/progress.ts';
 import { createAdaptQueue, type AdaptQueue } from '../src/jobs/queue.ts';
-import { LocalPlatform, LOCAL_CHANNEL } from '../src/platforms/local/local-platform.ts';
 import { startNadaWorker, type RunningWorker } from '../workers/nada-worker.ts';
 import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.ts';
+import { startTestLocalChat } from './helpers/local-chat.ts';
 
 let redisServer: TestRedis;
 let redis: Redis;
@@ -217,9 +216,7 @@ describe('when a worker shuts down mid-run', () => {
 
 describe('when the conversation listens to the worker', () => {
   it('GIVEN a run the engine refuses THEN its thread gets the friendly reply, not the raw error', async () => {
-    const platform = new LocalPlatform();
-    const chat = new NadaConversation({
-      platform,
+    const { platform, chat } = await startTestLocalChat({
       queue,
       redis,
       events,
@@ -227,26 +224,32 @@ describe('when the conversation listens to the worker', () => {
       limits: { defaultSource: 'photo', defaultSteps: 2, maxSteps: 10 },
       outputInterval: 2,
     });
-    chat.start();
 
     // the chat refuses "photo" → "Photo" itself, so queue it the way another bot version might
-    const thread = await platform.openThread(LOCAL_CHANNEL, 'photo → Photo');
+    const thread = await platform.openThread('Adapting photo → Photo', 'photo → Photo');
     const runId = newRunId();
-    await new ThreadRuns(redis, queue.name).save({
+    await new ChatRuns(redis, queue.name).create({
       runId,
-      prompt: 'Photo',
-      steps: 2,
       platform: 'local',
       ...thread,
+      kind: 'new',
+      userId: 'u1',
+      prompt: 'Photo',
+      source: 'photo',
+      seed: 1,
+      startStep: 0,
+      steps: 2,
+      uploadLimitBytes: platform.maxUploadBytes,
+      state: 'queued',
     });
     const { heard } = await runJob({ runId, prompt: 'Photo', source: 'photo' });
     expect(heard.failure).toBeDefined();
 
     await expect
       .poll(() => platform.messagesAfter(0).filter((m) => m.kind === 'bot').length)
-      .toBe(1);
-    chat.stop();
-    const [reply] = platform.messagesAfter(0).filter((m) => m.kind === 'bot');
+      .toBe(2);
+    await chat.stop();
+    const reply = platform.messagesAfter(0).filter((m) => m.kind === 'bot')[1];
     expect(reply).toMatchObject({
       threadId: thread.threadId,
       text: expect.stringMatching(/^The prompt means the same as the source text/),

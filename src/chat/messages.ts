@@ -71,30 +71,11 @@ export function threadTitle(f: ChatFormat, request: NadaRequest): string {
   return f.escape(`${request.source} → ${request.prompt}`.slice(0, 90));
 }
 
-/** The immediate answer to an accepted command, with its place in the queue. */
-export function acceptedMessage(f: ChatFormat, request: NadaRequest, position: number): string {
-  const what = `${f.escape(request.source)} → ${f.bold(f.escape(request.prompt))}`;
-  return `Adapting ${what}: ${request.steps} steps, seed ${request.seed}. ${positionText(position)}`;
-}
-
 /** Replies to `/nada` while the queue's Redis does not answer. */
 export const queueAwayMessages = {
-  /** the run is kept: it is queued as soon as Redis answers, and the chat says so then */
-  waiting: 'The queue (Redis) is away right now; your run waits and starts when it is back.',
   /** nothing was recorded or queued */
   refused: 'The queue (Redis) is away right now, so nothing was started; try again in a minute.',
 };
-
-/** The answer to a run that waited for Redis: it is queued now, with its place in line. */
-export function queueBackMessage(f: ChatFormat, request: NadaRequest, position: number): string {
-  return `The queue is back and your run is in it. ${acceptedMessage(f, request, position)}`;
-}
-
-/** "Next in line" or how many runs are ahead. */
-export function positionText(position: number): string {
-  if (position === 0) return 'Queue position: next in line.';
-  return `Queue position: ${position} ${position === 1 ? 'run' : 'runs'} ahead of yours.`;
-}
 
 /** Posted when a worker starts the run. */
 export function startedMessage(totalSteps: number): string {
@@ -107,13 +88,6 @@ export function startedMessage(totalSteps: number): string {
 /** A remark from the engine that does not stop the run (a shortened prompt, say). */
 export function noteMessage(f: ChatFormat, message: string): string {
   return `Note: ${f.escape(message)}`;
-}
-
-/** Caption of a preview grid. */
-export function gridCaption(step: number, totalSteps: number | undefined, loss?: number): string {
-  const of = totalSteps ? ` / ${totalSteps}` : '';
-  const lossText = loss === undefined ? '' : ` · loss ${formatLoss(loss)}`;
-  return `Step ${step}${of}${lossText}`;
 }
 
 /** The closing message, with the loss at the first and the last step. */

@@ -57,7 +57,7 @@ function newSeed(): number {
 }
 
 /**
- * The conversation of a threaded platform (Discord, Slack), platform-free: `/nada` opens a
+ * The conversation of every platform (Discord, Slack, the local web chat): `/nada` opens a
  * thread on its answer; the thread shows the queue position, the grids as they arrive and a
  * final numbered grid; number reactions mark favourites; replies continue the run. All state
  * is in Redis, so a restarted bot (or a second one) goes on where the first stopped.

@@ -15,11 +15,12 @@ export interface MessageControls {
 }
 
 /**
- * What a threaded chat platform (Discord, Slack) gives the conversation. Every call goes
- * through the bot's own credentials, so a run may post for as long as it lasts.
+ * What a chat platform adapter (Discord, Slack, the local web chat) gives the conversation.
+ * Every call goes through the bot's own credentials, never an interaction token, so a run may
+ * post for as long as it lasts.
  */
 export interface ThreadPlatform {
-  /** short platform id stored with each run: 'discord', 'slack' */
+  /** short platform id stored with each run: 'discord', 'slack', 'local' */
   readonly name: string;
   readonly format: ChatFormat;
   /** the largest file a thread takes when the command did not say otherwise, bytes */

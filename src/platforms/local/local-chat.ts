@@ -1,9 +1,8 @@
+import { readChatPolicy } from '../../chat/chat-config.ts';
 import type { Config } from '../../config.ts';
-import { NadaConversation } from '../../chat/conversation.ts';
 import { assertRedisReachable, createRedis } from '../../jobs/connection.ts';
-import { openRunEvents } from '../../jobs/events.ts';
-import { createAdaptQueue } from '../../jobs/queue.ts';
 import { logger } from '../../log.ts';
+import { openChatRuntime, runtimeSettings } from '../chat-runtime.ts';
 import { LocalHistory } from './local-history.ts';
 import { LocalPlatform } from './local-platform.ts';
 import { buildLocalServer } from './server.ts';
@@ -16,41 +15,37 @@ export interface RunningLocalChat {
 }
 
 /**
- * Serves the local web chat on `NADABOT_HOST:NADABOT_PORT`: checks that Redis answers, opens
- * the queue and its events, and continues the timeline kept in Redis for the queue.
+ * Serves the local web chat on `NADABOT_HOST:NADABOT_PORT`: checks that Redis answers,
+ * continues the timeline kept in Redis for the queue, and runs the same threaded conversation
+ * as Discord and Slack on it, with the operator's limits (`NADABOT_MAX_RUNS_PER_USER`, …).
  *
  * @example
  * const chat = await startLocalChat(loadConfig());
  * chat.url; // 'http://127.0.0.1:8787/'
  */
-export async function startLocalChat(config: Config): Promise<RunningLocalChat> {
+export async function startLocalChat(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningLocalChat> {
+  const policy = readChatPolicy(env);
   await assertRedisReachable(config.redisUrl);
 
-  // queue, events and a plain connection for the timeline and the thread ↔ run mapping
-  const redis = createRedis(config.redisUrl);
-  const queue = createAdaptQueue(config.queueName, redis);
-  const eventsRedis = createRedis(config.redisUrl);
-  const events = await openRunEvents(config.queueName, eventsRedis);
-
-  // the conversation, on the timeline as it was before a restart
-  const platform = await LocalPlatform.restore(new LocalHistory(redis, config.queueName));
-  const conversation = new NadaConversation({
-    platform,
-    queue,
-    redis,
-    events,
+  // the timeline as it was before a restart, and the conversation on it
+  const historyRedis = createRedis(config.redisUrl);
+  const platform = await LocalPlatform.restore({
     artifactsDir: config.artifactsDir,
-    limits: {
-      defaultSource: config.training.source,
-      defaultSteps: config.training.defaultSteps,
-      maxSteps: config.training.maxSteps,
-    },
-    outputInterval: config.training.outputInterval,
+    store: new LocalHistory(historyRedis, config.queueName),
   });
-  conversation.start();
+  const chat = await openChatRuntime(runtimeSettings(config, policy), platform);
+  await chat.start();
 
   // the page, its events and the artifact store's images
-  const server = buildLocalServer({ platform, conversation, artifactsDir: config.artifactsDir });
+  const server = buildLocalServer({
+    platform,
+    conversation: chat.conversation,
+    maxSteps: config.training.maxSteps,
+    artifactsDir: config.artifactsDir,
+  });
   await server.listen({ host: config.local.host, port: config.local.port });
   const url = localUrl(server.server.address(), config.local.host);
   logger.info({ url, queue: config.queueName }, 'local chat ready');
@@ -59,12 +54,9 @@ export async function startLocalChat(config: Config): Promise<RunningLocalChat> 
     url,
     platform,
     close: async () => {
-      conversation.stop();
       await server.close();
-      await events.close();
-      await queue.close();
-      eventsRedis.disconnect();
-      redis.disconnect();
+      await chat.close();
+      historyRedis.disconnect();
     },
   };
 }

@@ -1,9 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyReply } from 'fastify';
-import type { NadaConversation } from '../../chat/conversation.ts';
+import { z } from 'zod';
 import { logger } from '../../log.ts';
 import { openArtifactImage } from './artifact-files.ts';
-import { LOCAL_CHANNEL, type LocalMessage, type LocalPlatform } from './local-platform.ts';
+import {
+  handleReacted,
+  handleStopButton,
+  handleTyped,
+  type LocalChatParts,
+} from './local-events.ts';
+import type { LocalMessage, LocalPlatform } from './local-platform.ts';
 
 const PUBLIC_DIR = new URL('./public/', import.meta.url);
 const PAGES: Record<string, string> = {
@@ -20,16 +26,29 @@ const CONTENT_TYPES: Record<string, string> = {
 const KEEPALIVE_MS = 25_000;
 const MAX_MESSAGE_CHARS = 20_000;
 
-export interface LocalServerOptions {
-  platform: LocalPlatform;
-  conversation: NadaConversation;
+const THREAD_ID = z.string().regex(/^[\w-]{1,64}$/);
+const MESSAGE_ID = z.number().int().positive();
+const TypedBody = z.object({
+  text: z.string().max(MAX_MESSAGE_CHARS),
+  threadId: THREAD_ID.optional(),
+});
+const ReactionBody = z.object({
+  messageId: MESSAGE_ID,
+  emoji: z.string().min(1).max(16),
+  added: z.boolean(),
+});
+const StopBody = z.object({ messageId: MESSAGE_ID });
+
+export interface LocalServerOptions extends LocalChatParts {
   artifactsDir: string;
 }
 
 /**
- * The local web chat: one static page that looks like a chat thread, the timeline streamed
- * as server-sent events (`GET /events`), typed messages posted to `POST /messages`, and the
- * preview images served from the artifact store (`GET /artifacts/<runId>/grids/…`).
+ * The local web chat: one static page that looks like a chat channel with threads, the
+ * timeline streamed as server-sent events (`GET /events`), typed messages posted to
+ * `POST /messages` (`{ text, threadId? }`), reactions to `POST /reactions`
+ * (`{ messageId, emoji, added }`), the stop button to `POST /stop` (`{ messageId }`), and the
+ * posted images served from the artifact store (`GET /artifacts/…`).
  */
 export function buildLocalServer(opts: LocalServerOptions) {
   const app = Fastify({
@@ -49,14 +68,35 @@ export function buildLocalServer(opts: LocalServerOptions) {
     streamTimeline(opts.platform, reply, lastId);
   });
 
-  app.post<{ Body: { text?: unknown } }>('/messages', async (request, reply) => {
-    const text = request.body?.text;
-    if (typeof text !== 'string' || text.length > MAX_MESSAGE_CHARS) {
-      return reply
-        .code(400)
-        .send({ error: `text must be a string of at most ${MAX_MESSAGE_CHARS} characters` });
+  app.post('/messages', async (request, reply) => {
+    const body = TypedBody.safeParse(request.body);
+    if (!body.success) {
+      return reply.code(400).send({
+        error: `send { text, threadId? }: text a string of at most ${MAX_MESSAGE_CHARS} characters`,
+      });
     }
-    await handleTyped(opts, text);
+    await handleTyped(opts, body.data.text, body.data.threadId);
+    return reply.code(202).send({ ok: true });
+  });
+
+  app.post('/reactions', async (request, reply) => {
+    const body = ReactionBody.safeParse(request.body);
+    if (!body.success) {
+      return reply.code(400).send({ error: 'send { messageId, emoji, added }' });
+    }
+    if (!opts.platform.find(body.data.messageId)) {
+      return reply.code(404).send({ error: 'no such message' });
+    }
+    await handleReacted(opts, body.data.messageId, body.data.emoji, body.data.added);
+    return reply.code(202).send({ ok: true });
+  });
+
+  app.post('/stop', async (request, reply) => {
+    const body = StopBody.safeParse(request.body);
+    if (!body.success) return reply.code(400).send({ error: 'send { messageId }' });
+    if (!(await handleStopButton(opts, body.data.messageId))) {
+      return reply.code(404).send({ error: 'that message has no stop button' });
+    }
     return reply.code(202).send({ ok: true });
   });
 
@@ -75,18 +115,6 @@ async function sendPage(reply: FastifyReply, file: string) {
   const body = await readFile(new URL(file, PUBLIC_DIR), 'utf8');
   const type = CONTENT_TYPES[file.split('.').pop() ?? 'html'];
   return reply.type(type).header('cache-control', 'no-cache').send(body);
-}
-
-// Shows the typed text, then lets the conversation answer in the same timeline.
-async function handleTyped(opts: LocalServerOptions, text: string): Promise<void> {
-  await opts.platform.addUserMessage(text);
-  await opts.conversation.handleText(text, {
-    channelId: LOCAL_CHANNEL,
-    userId: 'local-user',
-    userName: 'you',
-    threadId: opts.platform.currentThreadId,
-    respond: (answer) => opts.platform.addBotMessage(answer),
-  });
 }
 
 function streamTimeline(platform: LocalPlatform, reply: FastifyReply, lastId: number): void {

@@ -1,5 +1,6 @@
-// The local chat page: renders the timeline streamed by the server and posts what is typed.
-// Text is turned into DOM nodes, never into HTML, so nothing a person types can run here.
+// The local chat page: renders the timeline streamed by the server and posts what is typed,
+// reactions and stop presses. Text is turned into DOM nodes, never into HTML, so nothing a
+// person types can run here.
 /* global document, EventSource, fetch */
 'use strict';
 
@@ -7,6 +8,16 @@ const timeline = document.getElementById('timeline');
 const statusLabel = document.getElementById('status');
 const composer = document.getElementById('composer');
 const input = document.getElementById('input');
+const replyTarget = document.getElementById('reply-target');
+const replyTitle = document.getElementById('reply-title');
+const replyClear = document.getElementById('reply-clear');
+
+// The reactions the bot understands: sample numbers, redraw, stop.
+const REACTIONS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣', '6️⃣', '7️⃣', '8️⃣', '9️⃣', '🔟', '🔁', '⏹️'];
+
+// The thread typed replies go to (null: the channel), and each thread's title.
+let target = null;
+const threadTitles = new Map();
 
 // The markdown the bot uses: backslash escapes, **bold**, `code`. Anything else is text.
 function renderMarkdown(text, into) {
@@ -40,62 +51,179 @@ function renderMarkdown(text, into) {
   flush();
 }
 
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function send(path, body) {
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  }).catch(() => null);
+  if (!response || !response.ok) {
+    statusLabel.textContent = 'could not send; is the bot running?';
+    statusLabel.dataset.state = 'down';
+    return false;
+  }
+  return true;
+}
+
 function messageShell(message, author) {
-  const row = document.createElement('div');
-  row.className = `message ${message.kind === 'user' ? 'user' : 'bot'}`;
-  if (message.threadId) row.classList.add('in-thread');
+  const row = element('div', `message ${message.kind === 'user' ? 'user' : 'bot'}`);
   row.dataset.id = String(message.id);
   if (message.threadId) row.dataset.thread = message.threadId;
 
-  const avatar = document.createElement('div');
-  avatar.className = 'avatar';
-  avatar.textContent = author[0].toUpperCase();
-  const content = document.createElement('div');
-  const head = document.createElement('div');
-  const name = document.createElement('span');
-  name.className = 'author';
-  name.textContent = author;
-  const time = document.createElement('span');
-  time.className = 'time';
-  time.textContent = new Date(message.time).toLocaleTimeString();
-  head.append(name, time);
+  const avatar = element('div', 'avatar', author[0].toUpperCase());
+  const content = element('div', 'content');
+  const head = element('div', 'head');
+  head.append(
+    element('span', 'author', author),
+    element('span', 'time', new Date(message.time).toLocaleTimeString()),
+  );
   content.append(head);
   row.append(avatar, content);
   return { row, content };
 }
 
-function render(message) {
-  if (message.kind === 'thread') {
-    const start = document.createElement('div');
-    start.className = 'thread-start';
-    start.dataset.thread = message.threadId;
-    start.dataset.id = String(message.id);
-    start.append('🧵 Thread: ');
-    const title = document.createElement('strong');
-    renderMarkdown(message.title, title);
-    start.append(title);
-    return start;
+function renderBody(row, text) {
+  const body = row.querySelector('.body');
+  body.replaceChildren();
+  renderMarkdown(text, body);
+}
+
+// The stop button under a run's queue line, while the run can still be stopped.
+function renderStop(row, stopRunId) {
+  row.querySelector('.stop')?.remove();
+  if (!stopRunId) return;
+  const button = element('button', 'stop', '⏹ Stop');
+  button.type = 'button';
+  button.addEventListener('click', () => send('/stop', { messageId: Number(row.dataset.id) }));
+  row.querySelector('.content').append(button);
+}
+
+// Reactions under a message with images: the ones on, and a picker for the rest.
+function renderReactionBar(row) {
+  const bar = element('div', 'reactions');
+  const picker = element('div', 'picker');
+  picker.hidden = true;
+  for (const emoji of REACTIONS) {
+    const choice = element('button', 'pick', emoji);
+    choice.type = 'button';
+    choice.title = emoji === '🔁' ? 'new samples' : emoji === '⏹️' ? 'stop' : 'favourite';
+    choice.addEventListener('click', () => {
+      picker.hidden = true;
+      react(row, emoji, !reactionsOn(row).has(emoji));
+    });
+    picker.append(choice);
   }
+  const add = element('button', 'add-reaction', '☺+');
+  add.type = 'button';
+  add.title = 'React';
+  add.addEventListener('click', () => (picker.hidden = !picker.hidden));
+  bar.append(element('span', 'chips'), add, picker);
+  row.querySelector('.content').append(bar);
+}
+
+function reactionsOn(row) {
+  return new Set(JSON.parse(row.dataset.reactions ?? '[]'));
+}
+
+function react(row, emoji, added) {
+  send('/reactions', { messageId: Number(row.dataset.id), emoji, added });
+}
+
+function showReaction(row, emoji, added) {
+  const on = reactionsOn(row);
+  if (added) on.add(emoji);
+  else on.delete(emoji);
+  row.dataset.reactions = JSON.stringify([...on]);
+  const chips = row.querySelector('.chips');
+  if (!chips) return;
+  chips.replaceChildren();
+  for (const e of REACTIONS.filter((r) => on.has(r))) {
+    const chip = element('button', 'chip', `${e} 1`);
+    chip.type = 'button';
+    chip.title = 'take the reaction back';
+    chip.addEventListener('click', () => react(row, e, false));
+    chips.append(chip);
+  }
+}
+
+function renderMessage(message) {
   const { row, content } = messageShell(message, message.kind === 'user' ? 'you' : 'nadabot');
-  if (message.kind === 'image') {
-    const figure = document.createElement('figure');
-    const img = document.createElement('img');
-    img.src = message.url;
-    img.alt = message.caption;
-    img.className = 'grid';
+  for (const file of message.files ?? []) {
+    const figure = element('figure');
+    const img = element('img', 'grid');
+    img.src = file.url;
+    img.alt = file.name;
     img.addEventListener('load', () => scrollToEnd());
-    const caption = document.createElement('figcaption');
-    caption.textContent = message.caption;
-    figure.append(img, caption);
+    figure.append(img);
     content.append(figure);
-  } else {
-    const body = document.createElement('div');
-    body.className = 'body';
-    if (message.kind === 'user') body.textContent = message.text;
-    else renderMarkdown(message.text, body);
-    content.append(body);
   }
+  const body = element('div', 'body');
+  if (message.kind === 'user') body.textContent = message.text;
+  else renderMarkdown(message.text, body);
+  content.append(body);
+  if (message.kind === 'bot') renderStop(row, message.stopRunId);
+  if (message.files?.length) renderReactionBar(row);
   return row;
+}
+
+// A thread: its title, a reply button, and the posts that follow it.
+function renderThread(message) {
+  const section = element('section', 'thread');
+  section.dataset.thread = message.threadId;
+  const start = element('div', 'thread-start');
+  start.dataset.id = String(message.id);
+  start.append('🧵 Thread: ');
+  const title = element('strong');
+  renderMarkdown(message.title, title);
+  const reply = element('button', 'reply', 'Reply in thread');
+  reply.type = 'button';
+  reply.addEventListener('click', () => setTarget(message.threadId));
+  start.append(title, reply);
+  section.append(start);
+  threadTitles.set(message.threadId, title.textContent);
+  return section;
+}
+
+function setTarget(threadId) {
+  target = threadId;
+  replyTarget.hidden = !threadId;
+  replyTitle.textContent = threadId ? (threadTitles.get(threadId) ?? '') : '';
+  input.placeholder = threadId
+    ? 'Reply: a number trains more, text steers, save, again, stop'
+    : 'Message #nadabot — try /nada bronze statue --steps 40';
+  input.focus();
+}
+
+function place(node, threadId) {
+  const section = threadId && timeline.querySelector(`section[data-thread="${threadId}"]`);
+  if (section) section.append(node);
+  else {
+    if (threadId) node.classList.add('in-thread');
+    timeline.append(node);
+  }
+}
+
+function apply(message) {
+  if (message.kind === 'edit' || message.kind === 'reaction') {
+    const row = timeline.querySelector(`.message[data-id="${message.target}"]`);
+    if (!row) return;
+    if (message.kind === 'reaction') return showReaction(row, message.emoji, message.added);
+    renderBody(row, message.text);
+    return renderStop(row, message.stopRunId);
+  }
+  if (timeline.querySelector(`[data-id="${message.id}"]`)) return;
+  if (message.kind === 'thread') {
+    timeline.append(renderThread(message));
+    return setTarget(message.threadId);
+  }
+  place(renderMessage(message), message.threadId);
 }
 
 function scrollToEnd() {
@@ -113,26 +241,18 @@ events.onerror = () => {
   statusLabel.dataset.state = 'down';
 };
 events.onmessage = (event) => {
-  const message = JSON.parse(event.data);
-  if (timeline.querySelector(`[data-id="${message.id}"]`)) return;
-  timeline.append(render(message));
+  apply(JSON.parse(event.data));
   scrollToEnd();
 };
+
+replyClear.addEventListener('click', () => setTarget(null));
 
 composer.addEventListener('submit', async (event) => {
   event.preventDefault();
   const text = input.value;
   if (!text.trim()) return;
   input.value = '';
-  const response = await fetch('/messages', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ text }),
-  }).catch(() => null);
-  if (!response || !response.ok) {
-    statusLabel.textContent = 'could not send; is the bot running?';
-    statusLabel.dataset.state = 'down';
-    input.value = text;
-  }
+  const body = target ? { text, threadId: target } : { text };
+  if (!(await send('/messages', body))) input.value = text;
 });
 input.focus();
