@@ -122,7 +122,25 @@ describe('GIVEN the demo model with its bundled multilingual encoder', () => {
 
     expect(readCheckpoint(result.checkpoint!).meta.routing).toEqual(routing);
     const runJson = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8'));
-    expect(runJson).toEqual({ requestedBy: 'u1', routing });
+    expect(runJson).toMatchObject({
+      requestedBy: 'u1',
+      runId: 'ja',
+      source: 'photo',
+      target: '日本人女性',
+      baseModel: 'demo',
+      routing,
+    });
+  });
+
+  it('WHEN a run folder has no run.json THEN the run writes one with its texts and routing', async () => {
+    const { events } = await run(options('fresh', 'bronze statue'));
+    const runJson = JSON.parse(readFileSync(join(root, 'runs', 'fresh', 'run.json'), 'utf8'));
+    expect(runJson).toMatchObject({
+      runId: 'fresh',
+      source: 'photo',
+      target: 'bronze statue',
+      routing: understood(events),
+    });
   });
 
   it("WHEN the prompt is English THEN ViT-B/32 reads it with CLIP's own encoder, and the list finds the prompt itself", async () => {

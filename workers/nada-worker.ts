@@ -50,7 +50,7 @@ export async function startNadaWorker(config: Config): Promise<RunningWorker> {
 
   // backend and models, once for every job
   const backend = await selectBackend(config.backend);
-  logger.info(backend, 'tfjs backend chosen');
+  logger.info({ backend: backend.name, reason: backend.reason }, 'tfjs backend chosen');
   const models = await loadEngineModels(config.modelId, undefined, {
     textEncodersFile: config.textEncodersFile,
   });

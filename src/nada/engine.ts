@@ -27,7 +27,7 @@ import {
   type PreviewInputs,
 } from './preview.ts';
 import { deriveSeed, SeededRandom } from './random.ts';
-import { writeRunRouting } from './run-record.ts';
+import { writeRunRecord } from './run-record.ts';
 import { routeRunTexts, type RunNote } from './text-routing.ts';
 import { synthesisParamNames, trainStep, type StepOptions, type Trainer } from './train.ts';
 import type { AdaptHooks, AdaptOptions, AdaptResult, EngineEvent, RunRouting } from './types.ts';
@@ -248,7 +248,8 @@ async function trainLoop(
 
   await emit({ type: 'started', runId: opts.runId, totalSteps: last });
   log.info({ step, totalSteps: last, settings: run.settings }, 'adaptation started');
-  writeRunRouting(opts.runDir, run.routing);
+  // the record of the run, for people and tools looking into the artifact store
+  writeRunRecord(opts.runDir, { ...run.meta });
   await emit({ type: 'understood', routing: run.routing });
   if (step === 0) grids.push(await renderPreview(run, emit, 0));
 

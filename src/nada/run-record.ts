@@ -1,17 +1,23 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { RunRouting } from './types.ts';
-
 /**
- * Adds the routing to the run's `run.json` when the run folder has one (whoever starts runs
- * may keep one there); a run without it is left as it is. Written beside and renamed.
+ * Writes the run's `run.json`: what it adapts toward, from which base, with which options,
+ * and how its texts were routed to the text encoders. Fields someone else keeps there (a bot
+ * recording who asked) stay; the run's own are replaced. Written beside and renamed, so a
+ * reader never sees half a file.
+ *
+ * @example
+ * writeRunRecord('artifacts/20261204-0612-ab12', { runId, source: 'photo', target: '日本人女性', routing });
+ * // artifacts/20261204-0612-ab12/run.json: { "runId": "…", "source": "photo", …, "routing": { … } }
  */
-export function writeRunRouting(runDir: string, routing: RunRouting): void {
+export function writeRunRecord(runDir: string, fields: Record<string, unknown>): void {
+  mkdirSync(runDir, { recursive: true });
   const path = join(runDir, 'run.json');
-  if (!existsSync(path)) return;
-  const record = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  const kept = existsSync(path)
+    ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>)
+    : {};
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ ...record, routing }, null, 2)}\n`);
+  writeFileSync(tmp, `${JSON.stringify({ ...kept, ...fields }, null, 2)}\n`);
   renameSync(tmp, path);
 }
