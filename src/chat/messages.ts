@@ -11,7 +11,9 @@ export function helpMessage(f: ChatFormat, maxSteps: number): string {
       `in any language: ${examples}.`,
     `Options: ${f.code('--source <text>')} (what the images are now, default photo), ` +
       `${f.code('--steps <n>')} (1 to ${maxSteps}), ${f.code('--seed <n>')}.`,
-    `${f.code('/stop')} stops the run in progress.`,
+    `In a run's thread: react with a number on a grid to mark a favourite; reply a number ` +
+      `to train that many more steps, other text to steer toward it, ${f.code('save')}, ` +
+      `${f.code('again')} or ${f.code('stop')}.`,
   ].join('\n');
 }
 
