@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { isNadaError } from '../src/errors.ts';
+import { setModelLogLevel } from '../src/log.ts';
 import { selectBackend } from '../src/models/backend/index.ts';
 import { nadaPreprocess } from '../src/models/clip/index.ts';
 import { trainStep, type Trainer } from '../src/nada/train.ts';
@@ -86,6 +87,8 @@ async function benchKernels(t: Trainer, top: number): Promise<void> {
 
 /** Runs every measurement on the backend that NADABOT_BACKEND names (or the best one). */
 export async function runBackend(reps: number): Promise<void> {
+  // the bench prints its own figures: tfjs's and onnxruntime's notices only at debug
+  await setModelLogLevel('warn');
   const choice = await selectBackend().catch((err: unknown) => {
     if (!isNadaError(err, 'backend.unavailable')) throw err;
     console.log(`\n== ${process.env.NADABOT_BACKEND}: not available (${err.message})`);

@@ -35,6 +35,9 @@ export async function setModelLogLevel(level: LogLevel): Promise<void> {
   // tfjs has one switch: DEBUG logs every kernel call with timings, too much below trace.
   const tf = await import('@tensorflow/tfjs-core');
   tf.env().set('DEBUG', level === 'trace');
+  // PROD silences tfjs's console warnings (the pure-JS backend's "install tfjs-node" banner
+  // among them); the worker logs the backend it chose and why, at info.
+  tf.env().set('PROD', level !== 'trace' && level !== 'debug');
 
   // onnxruntime has a severity scale of its own; map pino's levels onto it.
   const ortLevels = { trace: 'verbose', debug: 'info', info: 'warning', warn: 'warning' } as const;
