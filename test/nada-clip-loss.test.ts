@@ -22,7 +22,15 @@ import {
   textDirection,
 } from '../src/nada/text-direction.ts';
 import { isNadaError } from '../src/errors.ts';
-import { expectClose, FORWARD, golden, goldenPath, GRADIENT, nhwc } from './helpers/golden.ts';
+import {
+  expectClose,
+  FORWARD,
+  golden,
+  goldenPath,
+  GRADIENT,
+  LOSS,
+  nhwc,
+} from './helpers/golden.ts';
 import { readFileSync } from 'node:fs';
 
 // Goldens: test/fixtures/golden/nada/clip_loss_golden.safetensors, produced by NADA's CLIPLoss
@@ -128,9 +136,9 @@ describe('CLIP losses', () => {
 
   it('computes the directional loss, per sample and mean', () => {
     const per = clipDirectionalLossPerSample(clip, direction, src, tgt);
-    expectClose(per, golden(G, 'direction_loss.per_sample'), FORWARD, 'direction per sample');
+    expectClose(per, golden(G, 'direction_loss.per_sample'), LOSS, 'direction per sample');
     const loss = clipDirectionalLoss(clip, direction, src, tgt);
-    expectClose(loss.reshape([1]), golden(G, 'direction_loss'), FORWARD, 'direction loss');
+    expectClose(loss.reshape([1]), golden(G, 'direction_loss'), LOSS, 'direction loss');
   });
 
   it('back-propagates the directional loss to the target images', () => {
@@ -149,9 +157,9 @@ describe('CLIP losses', () => {
     const sketch = plainTextFeatures(['sketch'], tokenizer, clip);
     const aSketch = plainTextFeatures(['a sketch'], tokenizer, clip);
     const g1 = globalClipLoss(clip, tgt, sketch);
-    expectClose(g1.reshape([1]), golden(G, 'global_loss.sketch'), FORWARD, 'global sketch');
+    expectClose(g1.reshape([1]), golden(G, 'global_loss.sketch'), LOSS, 'global sketch');
     const g2 = globalClipLoss(clip, tgt, aSketch);
-    expectClose(g2.reshape([1]), golden(G, 'global_loss.a_sketch'), FORWARD, 'global a sketch');
+    expectClose(g2.reshape([1]), golden(G, 'global_loss.a_sketch'), LOSS, 'global a sketch');
     const grad = tf.grad((x: tf.Tensor) => globalClipLoss(clip, x as tf.Tensor4D, sketch))(tgt);
     expectClose(grad, nhwc(golden(G, 'global_loss.sketch.grad_img')), GRADIENT, 'd global / d img');
   });
@@ -166,14 +174,9 @@ describe('CLIP losses', () => {
       aTargetFeatures: plainTextFeatures(['a sketch'], tokenizer, clip),
     };
     const only = nadaClipLoss([term], src, tgt, { lambdaDirection: 1, lambdaGlobal: 0 });
-    expectClose(only.reshape([1]), golden(G, 'forward.dir1_only'), FORWARD, 'forward dir1_only');
+    expectClose(only.reshape([1]), golden(G, 'forward.dir1_only'), LOSS, 'forward dir1_only');
     const both = nadaClipLoss([term], src, tgt, { lambdaDirection: 1, lambdaGlobal: 0.5 });
-    expectClose(
-      both.reshape([1]),
-      golden(G, 'forward.dir1_glob0.5'),
-      FORWARD,
-      'forward dir1_glob0.5',
-    );
+    expectClose(both.reshape([1]), golden(G, 'forward.dir1_glob0.5'), LOSS, 'forward dir1_glob0.5');
     // Two models with weights 1 and 0.5 sum to 1.5× one model.
     const two = nadaClipLoss([term, { ...term, weight: 0.5 }], src, tgt, {
       lambdaDirection: 1,

@@ -41,6 +41,8 @@ export interface Tolerance {
 
 /** The golden README's suggestion for forward values. */
 export const FORWARD: Tolerance = { atol: 1e-4, rtol: 1e-3 };
+/** The golden README's suggestion for losses (scalars of about 1). */
+export const LOSS: Tolerance = { atol: 1e-4, rtol: 0 };
 /** The golden README's suggestion for gradients and post-Adam parameters. */
 export const GRADIENT: Tolerance = { atol: 0, rtol: 1e-2 };
 
