@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { selectBackend } from '../src/models/backend/index.ts';
 import { MclipTextModel } from '../src/models/mclip/index.ts';
 import { FORWARD, expectClose, golden, goldenPath, goldenTensors } from './helpers/golden.ts';
 
@@ -10,7 +11,7 @@ const GOLDEN = 'mclip/golden.safetensors';
 const info = JSON.parse(readFileSync(goldenPath('mclip/info.json'), 'utf8'));
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend();
 });
 
 describe.each([

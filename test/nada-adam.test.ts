@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { selectBackend } from '../src/models/backend/index.ts';
 import { Adam, nadaAdamConfig } from '../src/nada/adam.ts';
 
 // Expected values were computed by hand from torch.optim.Adam's update (single-tensor path,
@@ -11,7 +12,7 @@ import { Adam, nadaAdamConfig } from '../src/nada/adam.ts';
 // A float32 port agrees to about 1e-7 relative.
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend();
 });
 
 function values(v: tf.Variable): number[] {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { selectBackend } from '../src/models/backend/index.ts';
 import { isNadaError } from '../src/errors.ts';
 import { ClipModel, ClipTokenizer, type ClipConfig } from '../src/models/clip/index.ts';
 import {
@@ -45,7 +46,7 @@ let uncased: MclipEncoder;
 let encoders: TextEncoder[];
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend();
   const tok = ClipTokenizer.load();
   clipB32 = new ClipTextEncoder(ClipModel.random(TINY_CLIP, 1), tok, {
     space: 'ViT-B/32',

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { selectBackend } from '../src/models/backend/index.ts';
 import { ClipModel, ClipTokenizer, clipConfigFromJson } from '../src/models/clip/index.ts';
 import { ClipOnnxTextEncoder, ClipTextEncoder } from '../src/text/index.ts';
 import { FORWARD, expectClose, goldenPath, goldenTensors } from './helpers/golden.ts';
@@ -11,7 +11,7 @@ const config = clipConfigFromJson(JSON.parse(readFileSync(goldenPath('clip/confi
 const GOLDEN = 'clip/golden.safetensors';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend();
 });
 
 describe.each(['openai', 'hf'])(

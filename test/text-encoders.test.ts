@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { selectBackend } from '../src/models/backend/index.ts';
 import { isNadaError } from '../src/errors.ts';
 import type { MclipTextModel } from '../src/models/mclip/index.ts';
 import { readSafetensors, type RawTensor } from '../src/models/weights/safetensors.ts';
@@ -37,7 +38,7 @@ const SPACE = { space: 'tiny-24', spaceDim: 24 };
 const models: MclipTextModel[] = [];
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend();
   const xlmr = { architecture: 'xlm-roberta', pieces: XLMR_PIECES, outDim: 24 } as const;
   models.push(
     writeTinyEncoder(join(root, 'xlmr'), { ...xlmr, layout: 'mclip', seed: 1, onnx: 'full' }),

@@ -1,10 +1,10 @@
-import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { selectBackend } from '../src/models/backend/index.ts';
 import { ClipModel, ClipTokenizer, type ClipConfig } from '../src/models/clip/index.ts';
 import {
   ClipTextEncoder,
@@ -60,7 +60,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend();
   writeFileSync(listPath, ['# test list', ...PHRASES, ''].join('\n'));
   const model = ClipModel.random(TINY_CLIP, 11);
   clip = new ClipTextEncoder(model, ClipTokenizer.load(), {
