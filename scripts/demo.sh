@@ -11,7 +11,7 @@ source scripts/lib.sh
 
 require_node
 ensure_node_modules
-( ensure_cjk_fonts ) || say "no CJK font could be installed: Japanese or Chinese captions on the grids will show as boxes"
+( ensure_fonts ) || say "no CJK or emoji font could be installed: Japanese or Chinese captions on the grids, and emoji on the page, may show as boxes"
 
 # Redis: use the one REDIS_URL names, or start one on its port
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"

@@ -29,12 +29,14 @@ ensure_node_modules() {
   fi
 }
 
-# Grid captions echo the prompt; without a CJK font, 日本人女性 would render as boxes.
-ensure_cjk_fonts() {
-  if command -v fc-list >/dev/null && [ -n "$(fc-list :lang=ja 2>/dev/null | head -n 1)" ]; then
-    return 0
-  fi
-  apt_install fontconfig fonts-noto-cjk
+# Grid captions echo the prompt; without a CJK font, 日本人女性 would render as boxes. The
+# chat page's reactions (1️⃣, 🔁, ⏹) need a colour emoji font in a browser on this machine.
+ensure_fonts() {
+  local missing=()
+  command -v fc-list >/dev/null || missing+=(fontconfig)
+  [ -n "$(fc-list :lang=ja 2>/dev/null | head -n 1)" ] || missing+=(fonts-noto-cjk)
+  fc-list 2>/dev/null | grep -qi 'emoji' || missing+=(fonts-noto-color-emoji)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
 ensure_redis_server_binary() {

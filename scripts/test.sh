@@ -12,7 +12,7 @@ source scripts/lib.sh
 require_node
 ensure_node_modules
 ensure_redis_server_binary
-ensure_cjk_fonts
+ensure_fonts
 [ -x /usr/bin/chromium ] || apt_install chromium
 
 started_redis=''
