@@ -137,8 +137,14 @@ describe('the conversation', () => {
     expect(await queue.getJob(runId!)).toBeUndefined();
   });
 
-  it('GIVEN /stop outside any thread THEN it says there is no run there', async () => {
-    expect(await say('/stop')).toEqual(['There is no run in this thread to stop.']);
+  it('GIVEN /stop in the channel THEN it says where /stop works, and the run goes on', async () => {
+    const waiting = await queue.getWaitingCount();
+    expect(waiting).toBeGreaterThan(0);
+    expect(await say('/stop')).toEqual([
+      '/stop works inside a run’s thread: open the thread of the run to stop and type it ' +
+        'there, or press Stop on its queue line.',
+    ]);
+    expect(await queue.getWaitingCount()).toBe(waiting);
   });
 
   it('GIVEN a number replied in the thread of a run still waiting THEN it asks to wait for the end', async () => {

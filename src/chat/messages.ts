@@ -114,6 +114,9 @@ export function formatLoss(loss: number): string {
 /** Replies to `/stop`. */
 export const stopMessages = {
   noRun: 'There is no run in this thread to stop.',
+  notInThread:
+    '/stop works inside a run’s thread: open the thread of the run to stop and type it ' +
+    'there, or press Stop on its queue line.',
   removed: 'Your run was taken off the queue before it started.',
   signalled: 'Stopping after the current step…',
   finished: 'That run has already finished.',

@@ -69,7 +69,7 @@ function notInThread(
   f: LocalPlatform['format'],
   maxSteps: number,
 ): string {
-  if (command === 'stop') return messages.stopMessages.noRun;
+  if (command === 'stop') return messages.stopMessages.notInThread;
   return `${messages.helpMessage(f, maxSteps)}\nTo train a run further, reply inside its thread.`;
 }
 
