@@ -125,4 +125,28 @@ describe('thread replies', () => {
     expect(parseThreadReply('3 cats')).toEqual({ kind: 'steer', text: '3 cats' });
     expect(parseThreadReply('  ')).toEqual({ kind: 'ignore' });
   });
+
+  it('reads /nada options off a reply that steers, and refuses one it does not know', () => {
+    expect(parseThreadReply('watercolor --steps 10')).toEqual({
+      kind: 'steer',
+      text: 'watercolor',
+      steps: '10',
+    });
+    expect(parseThreadReply('--seed=7 "oil painting" --source sketch')).toEqual({
+      kind: 'steer',
+      text: 'oil painting',
+      seed: '7',
+      source: 'sketch',
+    });
+    expect(parseThreadReply('watercolor --colour red')).toMatchObject({
+      kind: 'bad-option',
+      option: 'colour',
+      reason: 'unknown',
+    });
+    expect(parseThreadReply('watercolor --steps')).toMatchObject({
+      kind: 'bad-option',
+      option: 'steps',
+      reason: 'no-value',
+    });
+  });
 });

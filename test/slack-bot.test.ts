@@ -161,7 +161,8 @@ describe('Slack: continuing a run', () => {
   });
 
   it('GIVEN a reply with new text THEN it steers from where the run stopped, and old grids still take reactions', async () => {
-    await fake.reply(ALICE, root.ts, `<@${fake.botUser}> oil painting`);
+    // options ride along as on /nada: the text to steer by is "oil painting" alone
+    await fake.reply(ALICE, root.ts, `<@${fake.botUser}> oil painting --steps 1`);
     await waitInThread(
       'Steering from bronze statue &lt;!everyone&gt; &lt;@U0BOB&gt; toward *oil painting*',
     );

@@ -1,7 +1,10 @@
+import { parseCommandText, type ParsedCommand } from './parse-command.ts';
+
 /** What a reply in a run's thread asks for. */
 export type ThreadReply =
   | { kind: 'more'; steps: number }
-  | { kind: 'steer'; text: string }
+  | { kind: 'steer'; text: string; source?: string; steps?: string; seed?: string }
+  | (Extract<ParsedCommand, { command: 'bad-option' }> & { kind: 'bad-option' })
   | { kind: 'save' }
   | { kind: 'stop' }
   | { kind: 'redraw' }
@@ -13,11 +16,14 @@ const MORE = /^(?:\+|more\s+)?(\d{1,6})(?:\s*(?:more|steps?|more steps?))?$/iu;
 /**
  * Reads a reply typed in a run's thread (mentions of the bot already removed): a number
  * trains that many more steps, `save` posts the favourites, `stop` or `/stop` cancels, `again`
- * draws new samples, and any other text steers toward that text.
+ * draws new samples, and any other text steers toward that text, with `/nada`'s options
+ * (`--steps`, `--seed`, `--source`) read off it as they are from the command.
  *
  * @example
  * parseThreadReply('20');           // { kind: 'more', steps: 20 }
  * parseThreadReply('bronze statue'); // { kind: 'steer', text: 'bronze statue' }
+ * parseThreadReply('watercolor --steps 10');
+ * // { kind: 'steer', text: 'watercolor', steps: '10' }
  */
 export function parseThreadReply(raw: string): ThreadReply {
   const text = raw.trim();
@@ -30,5 +36,15 @@ export function parseThreadReply(raw: string): ThreadReply {
   if (more) return { kind: 'more', steps: Number(more[1]) };
   // other slash commands are not meant for the run (`/help` and friends go to the command path)
   if (text.startsWith('/')) return { kind: 'ignore' };
-  return { kind: 'steer', text };
+  return steerReply(text);
+}
+
+// The steer text and its options, parsed as `/nada` parses its arguments.
+function steerReply(text: string): ThreadReply {
+  const parsed = parseCommandText(`/nada ${text}`);
+  if (parsed.command === 'bad-option') return { ...parsed, kind: 'bad-option' };
+  if (parsed.command !== 'nada') return { kind: 'steer', text };
+  const { prompt, source, steps, seed } = parsed.args;
+  const options = Object.entries({ source, steps, seed }).filter(([, v]) => v !== undefined);
+  return { kind: 'steer', text: prompt, ...Object.fromEntries(options) };
 }

@@ -10,7 +10,7 @@ import type { AdaptQueue } from '../jobs/queue.ts';
 import { logger } from '../log.ts';
 import { accessRefusal, isOperator, type AccessPolicy, type Actor } from './access.ts';
 import { ChatRuns, type ChatRun } from './chat-runs.ts';
-import { parseThreadReply } from './continue.ts';
+import { parseThreadReply, type ThreadReply } from './continue.ts';
 import { ProcessedEvents } from './event-ids.ts';
 import { Favourites } from './favourites.ts';
 import * as messages from './messages.ts';
@@ -187,6 +187,8 @@ export class ThreadConversation {
         case 'more':
         case 'steer':
           return this.continueRun(run, ev, reply, post);
+        case 'bad-option':
+          return post(messages.badOptionMessage(this.f, reply.option, reply.reason));
         default:
           return;
       }
@@ -238,7 +240,7 @@ export class ThreadConversation {
   private async continueRun(
     parent: ChatRun,
     ev: ThreadMessageEvent,
-    reply: { kind: 'more'; steps: number } | { kind: 'steer'; text: string },
+    reply: Extract<ThreadReply, { kind: 'more' | 'steer' }>,
     post: (t: string) => Promise<void>,
   ): Promise<void> {
     const checkpoint = await this.checkpointOf(parent, post);
@@ -250,7 +252,12 @@ export class ThreadConversation {
     const args: NadaArgs =
       reply.kind === 'more'
         ? { prompt: parent.prompt, source: parent.source, steps: reply.steps, seed: parent.seed }
-        : { prompt: reply.text, source: parent.prompt, seed: parent.seed };
+        : {
+            prompt: reply.text,
+            source: reply.source ?? parent.prompt,
+            steps: reply.steps,
+            seed: reply.seed ?? parent.seed,
+          };
     const checked = validateNadaArgs(args, this.opts.limits);
     if (!checked.ok) return post(messages.problemMessage(this.f, checked.problem));
     const runId = newRunId();
