@@ -150,7 +150,7 @@ describe('Discord: continuing a run', () => {
   it('GIVEN a reply "2" WHEN the bot restarts mid-run THEN training goes on from step 1 to 3 and every post appears once, favourites first', async () => {
     fake.reply(alice, thread, '2');
     await waitInThread('Training 2 more steps from step 1');
-    await waitInThread('Training started: 3 steps');
+    await waitInThread('Training started: steps 2 to 3.');
 
     // restart: the old client leaves, the worker goes on, a new client catches up
     await bot!.close();

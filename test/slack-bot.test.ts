@@ -141,7 +141,7 @@ describe('Slack: continuing a run', () => {
       { eventId, retryNum: 1 },
     );
     expect(retry.status).toBe(200);
-    await waitInThread('Training started: 3 steps');
+    await waitInThread('Training started: steps 2 to 3.');
 
     // restart: the old app stops, the worker goes on, a new app catches up
     await bot!.close();

@@ -79,10 +79,11 @@ export const queueAwayMessages = {
   refused: 'The queue (Redis) is away right now, so nothing was started; try again in a minute.',
 };
 
-/** Posted when a worker starts the run. */
-export function startedMessage(totalSteps: number): string {
+/** Posted when a worker starts the run; a run that trains on from step N says so. */
+export function startedMessage(totalSteps: number, startStep = 0): string {
+  const steps = startStep > 0 ? `steps ${startStep + 1} to ${totalSteps}` : `${totalSteps} steps`;
   return (
-    `Training started: ${totalSteps} steps. A preview grid follows at each output interval ` +
+    `Training started: ${steps}. A preview grid follows at each output interval ` +
     '(top row: the original generator, bottom row: the adapted one).'
   );
 }

@@ -147,7 +147,7 @@ export class RunPosts {
     switch (progress.type) {
       case 'started':
         return this.post(runId, 'started', (run, t) =>
-          this.platform.postText(t, messages.startedMessage(progress.totalSteps)),
+          this.platform.postText(t, messages.startedMessage(progress.totalSteps, run.startStep)),
         );
       case 'step':
         this.lastLoss.set(runId, progress.loss);
