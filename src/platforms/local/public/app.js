@@ -160,7 +160,9 @@ function renderMessage(message) {
     const img = element('img', 'grid');
     img.src = file.url;
     img.alt = file.name;
-    img.addEventListener('load', () => scrollToEnd());
+    img.addEventListener('load', () => {
+      if (row === newest) showNewest();
+    });
     figure.append(img);
     content.append(figure);
   }
@@ -210,24 +212,36 @@ function place(node, threadId) {
   }
 }
 
+// Applies one timeline entry; gives the node it added, if any (edits and reactions add none).
 function apply(message) {
   if (message.kind === 'edit' || message.kind === 'reaction') {
     const row = timeline.querySelector(`.message[data-id="${message.target}"]`);
-    if (!row) return;
-    if (message.kind === 'reaction') return showReaction(row, message.emoji, message.added);
-    renderBody(row, message.text);
-    return renderStop(row, message.stopRunId);
+    if (!row) return null;
+    if (message.kind === 'reaction') showReaction(row, message.emoji, message.added);
+    else {
+      renderBody(row, message.text);
+      renderStop(row, message.stopRunId);
+    }
+    return null;
   }
-  if (timeline.querySelector(`[data-id="${message.id}"]`)) return;
+  if (timeline.querySelector(`[data-id="${message.id}"]`)) return null;
   if (message.kind === 'thread') {
-    timeline.append(renderThread(message));
-    return setTarget(message.threadId);
+    const section = renderThread(message);
+    timeline.append(section);
+    setTarget(message.threadId);
+    return section;
   }
-  place(renderMessage(message), message.threadId);
+  const row = renderMessage(message);
+  place(row, message.threadId);
+  return row;
 }
 
-function scrollToEnd() {
-  timeline.scrollTop = timeline.scrollHeight;
+// The newest post stays in view. Threads sit under their first message, so a post in an
+// older thread can land above later channel messages: scroll to it, not to the page's end.
+let newest = null;
+
+function showNewest() {
+  newest?.scrollIntoView({ block: 'end' });
 }
 
 // EventSource reconnects by itself and sends Last-Event-ID, so nothing is shown twice.
@@ -241,8 +255,10 @@ events.onerror = () => {
   statusLabel.dataset.state = 'down';
 };
 events.onmessage = (event) => {
-  apply(JSON.parse(event.data));
-  scrollToEnd();
+  const added = apply(JSON.parse(event.data));
+  if (!added) return;
+  newest = added;
+  showNewest();
 };
 
 replyClear.addEventListener('click', () => setTarget(null));
