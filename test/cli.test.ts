@@ -4,6 +4,7 @@ import { freePort } from './helpers/redis.ts';
 
 interface Exit {
   code: number | null;
+  stdout: string;
   stderr: string;
 }
 
@@ -11,11 +12,13 @@ function runCli(args: string[], env: Record<string, string>): Promise<Exit> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['bin/nadabot.js', ...args], {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('exit', (code) => resolve({ code, stderr }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -53,5 +56,11 @@ describe('nadabot CLI', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/^nadabot: The prompt has only invisible characters/);
     expect(stderr).not.toContain('backend');
+  });
+
+  it('GIVEN --version THEN it prints the package version and exits 0', async () => {
+    const { code, stdout } = await runCli(['--version'], {});
+    expect(code).toBe(0);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 import { Command } from 'commander';
 import { isNadaError } from '../errors.ts';
 import { logger } from '../log.ts';
@@ -6,8 +8,11 @@ import { type AdaptCliOptions, addAdaptOptions } from './adapt-options.ts';
 import { modelsCommand } from './models.ts';
 import { botCommand, demoCommand, workerCommand } from './serve.ts';
 
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
 const program = new Command('nadabot')
   .description('Adapt a StyleGAN2 face generator toward any text (StyleGAN-NADA) from a chat')
+  .version(version)
   .showHelpAfterError();
 
 program
