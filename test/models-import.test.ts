@@ -1,8 +1,10 @@
 import {
   appendFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -89,6 +91,23 @@ describe('nadabot models import', () => {
     expect(err.code).toBe('model.bad_option');
     expect(err.message).toContain('--source');
   });
+
+  it.each(['../victim', '..', '.hidden', 'a/b'])(
+    'GIVEN the id %j THEN it is refused before anything is written, and nothing outside the store changes',
+    async (id) => {
+      const opts = tinyImport();
+      const victim = join(opts.modelsDir!, '..', 'victim');
+      rmSync(victim, { recursive: true, force: true });
+      mkdirSync(victim);
+      writeFileSync(join(victim, 'important.txt'), 'precious');
+
+      const err = await importError(id, opts);
+      expect(err.code).toBe('model.bad_id');
+      expect(readFileSync(join(victim, 'important.txt'), 'utf8')).toBe('precious');
+      expect(readdirSync(victim)).toEqual(['important.txt']);
+      expect(readdirSync(opts.modelsDir!)).toEqual([]);
+    },
+  );
 
   it('GIVEN an installed model WHEN a file changes THEN verify fails with model.checksum', async () => {
     const opts = tinyImport();

@@ -6,6 +6,7 @@ import { convertGenerator, installClip } from './convert.ts';
 import { sha256File } from './download.ts';
 import {
   isBundled,
+  checkModelId,
   resolveModel,
   writeModelInfo,
   type ModelFiles,
@@ -68,6 +69,7 @@ export async function installModel(
 
 /** Refuses to overwrite an installed model unless asked to. */
 export function refuseInstalled(id: string, dir: string, force = false): void {
+  checkModelId(id);
   if (isBundled(id)) {
     throw new NadaError('model.bundled', `"${id}" is bundled with nadabot; pick another id`, {
       id,

@@ -119,6 +119,18 @@ export function modelsDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
+ * Refuses an id that is not a plain folder name (letters, digits, `.`, `_`, `-`, not starting
+ * with a dot), so that no id can name a path outside the model store.
+ */
+export function checkModelId(id: string): void {
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(id)) {
+    throw new NadaError('model.bad_id', `"${id}" is not a model id (letters, digits, . _ -)`, {
+      id,
+    });
+  }
+}
+
+/**
  * Resolves a model id to its files. `demo` is bundled with nadabot; any other id is a folder
  * `<modelsDir>/<id>/` holding `model.json` and the files it names.
  *
@@ -126,11 +138,7 @@ export function modelsDir(env: NodeJS.ProcessEnv = process.env): string {
  * resolveModel('demo').generatorPath; // '/…/nadabot/models/demo/stylegan2.safetensors'
  */
 export function resolveModel(id: string, dir = modelsDir()): ModelFiles {
-  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(id)) {
-    throw new NadaError('model.bad_id', `"${id}" is not a model id (letters, digits, . _ -)`, {
-      id,
-    });
-  }
+  checkModelId(id);
   const base = id === 'demo' ? join(BUNDLED_DIR, 'demo') : join(dir, id);
   const info = readInfo(id, base);
   const files: ModelFiles = {
