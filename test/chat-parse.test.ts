@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { markdownFormat, slackFormat } from '../src/chat/format.ts';
-import { problemMessage } from '../src/chat/messages.ts';
+import { failureMessage, problemMessage } from '../src/chat/messages.ts';
 import { parseCommandText } from '../src/chat/parse-command.ts';
 import { validateNadaArgs, type NadaProblem } from '../src/chat/validate.ts';
 import { normalisePrompt } from '../src/text/normalise.ts';
@@ -199,5 +199,30 @@ describe('command definitions', () => {
     expect(() => defineCommand({ name: 'Bad Name', description: 'x', options: [] })).toThrow(
       /command \/Bad Name: name/,
     );
+  });
+});
+
+describe('a failed run in the thread', () => {
+  it('GIVEN an uncoded worker error (a file system error naming a path) THEN the reply leaves it out', () => {
+    const reply = failureMessage(
+      markdownFormat,
+      'internal',
+      "ENOTDIR: not a directory, mkdir '/srv/nadabot/artifacts/run1'",
+      'run1',
+    );
+    expect(reply).toBe(
+      'The run failed on the worker. Try again; if it keeps failing, tell whoever runs this bot (run `run1`).',
+    );
+  });
+
+  it('GIVEN a coded error without a friendly sentence THEN its message is shown, escaped', () => {
+    const reply = failureMessage(markdownFormat, 'model.corrupt', 'weights are *odd*', 'run2');
+    expect(reply).toContain('The run failed: weights are \\*odd\\*.');
+  });
+
+  it('GIVEN an artifact store the worker cannot write THEN the reply says so without its path', () => {
+    const reply = failureMessage(markdownFormat, 'run.folder', 'NADABOT_ARTIFACTS /srv/x: …', 'r');
+    expect(reply).not.toContain('/srv');
+    expect(reply).toContain('not writable');
   });
 });

@@ -63,4 +63,19 @@ describe('nadabot CLI', () => {
     expect(code).toBe(0);
     expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
+
+  it('GIVEN an artifact store that cannot be made WHEN `nadabot worker` starts THEN one line names NADABOT_ARTIFACTS, before any model loads', async () => {
+    const redisUrl = process.env.REDIS_URL;
+    if (!redisUrl) throw new Error('REDIS_URL is not set: run the tests with scripts/test.sh');
+    const { code, stderr } = await runCli(['worker'], {
+      REDIS_URL: redisUrl,
+      NADABOT_ARTIFACTS: '/proc/nadabot-no-such/artifacts',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /^nadabot: NADABOT_ARTIFACTS \/proc\/nadabot-no-such\/artifacts: cannot make the run's folder there \(ENOENT\)/,
+    );
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).not.toMatch(STACK_LINE);
+  });
 });

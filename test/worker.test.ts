@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { QueueEvents } from 'bullmq';
@@ -146,6 +146,20 @@ describe('the NADA worker', () => {
       code: 'prompt.same_as_source',
     });
     expect(job?.attemptsMade).toBe(1);
+
+    const next = await runJob({ steps: 1, outputInterval: 1 });
+    expect(next.heard.result?.steps).toBe(1);
+  });
+
+  it('GIVEN a run whose folder cannot be made THEN the job fails at once with run.folder and the worker goes on', async () => {
+    // a file where the run's folder should go (as an artifact store gone read-only would)
+    const runId = newRunId();
+    await writeFile(path.join(config.artifactsDir, runId), 'in the way');
+    const { heard } = await runJob({ runId });
+    expect(heard.failure).toMatch(/^run\.folder: NADABOT_ARTIFACTS .* is a file/);
+    expect(heard.progress).toEqual([
+      expect.objectContaining({ type: 'error', code: 'run.folder' }),
+    ]);
 
     const next = await runJob({ steps: 1, outputInterval: 1 });
     expect(next.heard.result?.steps).toBe(1);

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -18,6 +17,7 @@ import { selectBackend } from '../src/models/backend/index.ts';
 import { latestPath, readCheckpoint } from '../src/nada/checkpoint.ts';
 import { runAdaptation } from '../src/nada/engine.ts';
 import { disposeEngineModels, loadEngineModels, type EngineModels } from '../src/nada/models.ts';
+import { makeWritableFolder } from '../src/nada/run-folder.ts';
 import type { EngineEvent } from '../src/nada/types.ts';
 import { openUnderstoodAs } from '../src/nada/understood.ts';
 import { ProgressReporter } from './progress-reporter.ts';
@@ -47,6 +47,8 @@ export interface RunningWorker {
  */
 export async function startNadaWorker(config: Config): Promise<RunningWorker> {
   await assertRedisReachable(config.redisUrl);
+  // the artifact store, before any model loads: a bad NADABOT_ARTIFACTS stops the worker here
+  makeWritableFolder(config.artifactsDir, 'NADABOT_ARTIFACTS');
 
   // backend and models, once for every job
   const backend = await selectBackend(config.backend);
@@ -149,7 +151,12 @@ export async function processAdaptJob(
   if (!parsed.success) throw new UnrecoverableError(`bad job payload: ${parsed.error.message}`);
   const data = parsed.data;
   const runDir = path.join(ctx.config.artifactsDir, data.runId);
-  await mkdir(runDir, { recursive: true });
+  try {
+    makeWritableFolder(runDir, 'NADABOT_ARTIFACTS');
+  } catch (err) {
+    await new ProgressReporter(job, ctx.config.artifactsDir).reportError(err);
+    throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
+  }
 
   // new samples from a finished run: no training
   if (data.redrawFrom) return redrawJob(job, data, ctx, runDir);

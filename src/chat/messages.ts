@@ -138,9 +138,16 @@ const FRIENDLY: Record<string, (message: string) => string> = {
   'train.non_finite': () =>
     'Training went unstable (the loss stopped being a number). ' +
     'Try another seed or fewer steps.',
+  'run.folder': () =>
+    'The worker cannot write this run’s images: its artifact store is not writable. ' +
+    'Tell whoever runs this bot; nothing was trained.',
 };
 
-/** The reply for a failed run: a friendly sentence for known codes, the message otherwise. */
+/**
+ * The reply for a failed run: a friendly sentence for known codes, the message of other coded
+ * errors, and for uncoded ones (`internal`: a file system error, a bug) no detail at all,
+ * since those name the worker's paths; the worker's log has them under the run id.
+ */
 export function failureMessage(
   f: ChatFormat,
   code: string,
@@ -149,8 +156,10 @@ export function failureMessage(
 ): string {
   const friendly = FRIENDLY[code];
   if (friendly) return friendly(f.escape(message));
+  const what =
+    code === 'internal' ? 'The run failed on the worker' : `The run failed: ${f.escape(message)}`;
   return (
-    `The run failed: ${f.escape(message)}. Try again; if it keeps failing, ` +
+    `${what}. Try again; if it keeps failing, ` +
     `tell whoever runs this bot (run ${f.code(runId)}).`
   );
 }

@@ -1,4 +1,3 @@
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { problemMessage } from '../chat/messages.ts';
@@ -14,6 +13,7 @@ import {
 } from './adapt-options.ts';
 import { logger, setModelLogLevel } from '../log.ts';
 import { readCheckpoint } from '../nada/checkpoint.ts';
+import { makeWritableFolder } from '../nada/run-folder.ts';
 import type { EngineEvent } from '../nada/types.ts';
 
 // The chat's markdown means nothing in a terminal: show texts as they are.
@@ -45,7 +45,7 @@ export async function adaptCommand(
   const runId = options.resume ? path.basename(from!.runDir) : newRunId();
   const defaultDir = options.resume ? from!.runDir : path.join(config.artifactsDir, runId);
   const runDir = path.resolve(options.out ?? defaultDir);
-  makeRunDir(runDir, options.out === undefined ? 'NADABOT_ARTIFACTS' : '--out');
+  makeWritableFolder(runDir, options.out === undefined ? 'NADABOT_ARTIFACTS' : '--out');
 
   // backend and models (the engine module loads tfjs; import it only here). At the default
   // level the engine's own error line would repeat, with a stack, the one line printed on exit.
@@ -141,37 +141,6 @@ function resumeRequest(options: AdaptCliOptions, config: Config): Request {
 
 function parentTarget(checkpoint: string): string {
   return readCheckpoint(checkpoint).meta.target;
-}
-
-/**
- * Creates the run's folder one level at a time before any model loads, so a bad `--out`
- * gives one line naming it: a file in the way, a place that cannot hold folders. (Node's
- * recursive mkdir never returns for a missing folder under /proc.)
- */
-function makeRunDir(runDir: string, setting: string): void {
-  // the nearest folder that exists, and the levels to create below it
-  const missing: string[] = [];
-  let parent = runDir;
-  while (!existsSync(parent) && path.dirname(parent) !== parent) {
-    missing.unshift(parent);
-    parent = path.dirname(parent);
-  }
-  if (!statSync(parent).isDirectory()) throw outDirError(runDir, setting, `${parent} is a file`);
-  try {
-    for (const level of missing) mkdirSync(level);
-    accessSync(runDir, constants.W_OK);
-  } catch (err) {
-    throw outDirError(runDir, setting, (err as NodeJS.ErrnoException).code ?? String(err));
-  }
-}
-
-function outDirError(runDir: string, setting: string, why: string): NadaError {
-  return new NadaError(
-    'cli.out_dir',
-    `${setting} ${runDir}: cannot make the run's folder there (${why}); name a folder ` +
-      'nadabot may write to (it is created if missing)',
-    { runDir, setting },
-  );
 }
 
 function showEvent(bar: SingleBar, event: EngineEvent): void {
