@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessRefusal, isOperator, OPEN_ACCESS } from '../src/chat/access.ts';
 import { parseThreadReply } from '../src/chat/continue.ts';
 import { Quotas } from '../src/chat/quotas.ts';
+import { validateNadaArgs } from '../src/chat/validate.ts';
 import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 let server: TestRedis;
@@ -124,6 +125,21 @@ describe('thread replies', () => {
     expect(parseThreadReply('bronze statue')).toEqual({ kind: 'steer', text: 'bronze statue' });
     expect(parseThreadReply('3 cats')).toEqual({ kind: 'steer', text: '3 cats' });
     expect(parseThreadReply('  ')).toEqual({ kind: 'ignore' });
+  });
+
+  const LIMITS = { defaultSource: 'photo', defaultSteps: 40, maxSteps: 1000 };
+
+  it('reads number-like replies as step counts, for the step check to refuse, not as a text', () => {
+    for (const [reply, steps] of [
+      ['-5', -5],
+      ['5.5', 5.5],
+      ['1e3', 1000],
+      ['99999999999', 99999999999],
+    ] as const) {
+      expect(parseThreadReply(reply)).toEqual({ kind: 'more', steps });
+      const checked = validateNadaArgs({ prompt: 'x', steps: Number(reply) }, LIMITS);
+      expect(checked.ok, reply).toBe(Number(reply) === 1000);
+    }
   });
 
   it('reads /nada options off a reply that steers, and refuses one it does not know', () => {

@@ -12,6 +12,8 @@ export type ThreadReply =
 
 // "20", "+20", "20 more", "20 steps", "more 20": a number of further steps.
 const MORE = /^(?:\+|more\s+)?(\d{1,6})(?:\s*(?:more|steps?|more steps?))?$/iu;
+// Anything else that reads as a number: signs, decimals, exponents, long digit runs.
+const NUMBER_LIKE = /^[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:e[+-]?\d+)?$/iu;
 
 /**
  * Reads a reply typed in a run's thread (mentions of the bot already removed): a number
@@ -34,6 +36,8 @@ export function parseThreadReply(raw: string): ThreadReply {
   if (word === 'again' || word === 'redraw' || word === '🔁') return { kind: 'redraw' };
   const more = MORE.exec(text);
   if (more) return { kind: 'more', steps: Number(more[1]) };
+  // "-5", "1e3", "5.5": meant as a step count, so the step check answers, not a run toward "-5"
+  if (NUMBER_LIKE.test(text)) return { kind: 'more', steps: Number(text.replace(',', '.')) };
   // other slash commands are not meant for the run (`/help` and friends go to the command path)
   if (text.startsWith('/')) return { kind: 'ignore' };
   return steerReply(text);
