@@ -1,5 +1,13 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +63,20 @@ describe('GIVEN nadabot adapt WHEN --out cannot be a folder', () => {
     expect(exit.stderr).toBe(
       `nadabot: --out /proc/nadabot-no-such/run: cannot make the run's folder there (ENOENT); ${advice}\n`,
     );
+  });
+
+  it('AND it holds another run THEN it is refused and that run is left as it was', async () => {
+    const run = join(scratch, 'earlier-run');
+    mkdirSync(join(run, 'checkpoints'), { recursive: true });
+    writeFileSync(join(run, 'run.json'), '{"target":"bronze statue"}');
+    const exit = await adapt(['cat', '--steps', '1', '--out', run]);
+    expect(exit.code).toBe(1);
+    expect(exit.stderr).toBe(
+      `nadabot: --out ${run} holds a run already: pick another folder, or train that run ` +
+        `further with \`nadabot adapt --resume ${run}\`\n`,
+    );
+    expect(readFileSync(join(run, 'run.json'), 'utf8')).toBe('{"target":"bronze statue"}');
+    expect(readdirSync(run).sort()).toEqual(['checkpoints', 'run.json']);
   });
 });
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { problemMessage } from '../chat/messages.ts';
@@ -45,6 +46,8 @@ export async function adaptCommand(
   const runId = options.resume ? path.basename(from!.runDir) : newRunId();
   const defaultDir = options.resume ? from!.runDir : path.join(config.artifactsDir, runId);
   const runDir = path.resolve(options.out ?? defaultDir);
+  const resumingInPlace = options.resume !== undefined && runDir === path.resolve(from!.runDir);
+  if (!resumingInPlace) refuseRunFolder(runDir);
   makeWritableFolder(runDir, options.out === undefined ? 'NADABOT_ARTIFACTS' : '--out');
 
   // backend and models (the engine module loads tfjs; import it only here). At the default
@@ -141,6 +144,18 @@ function resumeRequest(options: AdaptCliOptions, config: Config): Request {
 
 function parentTarget(checkpoint: string): string {
   return readCheckpoint(checkpoint).meta.target;
+}
+
+/** A new run never writes into another run's folder: its grids and checkpoints would mix. */
+function refuseRunFolder(runDir: string): void {
+  const taken = ['run.json', 'checkpoints', 'grids'].some((f) => existsSync(path.join(runDir, f)));
+  if (!taken) return;
+  throw new NadaError(
+    'cli.out_taken',
+    `--out ${runDir} holds a run already: pick another folder, or train that run further ` +
+      `with \`nadabot adapt --resume ${runDir}\``,
+    { runDir },
+  );
 }
 
 function showEvent(bar: SingleBar, event: EngineEvent): void {
