@@ -37,6 +37,10 @@ function encoderWeights(opts: {
   return w;
 }
 
+/** A two-layer, 48-wide encoder's weights. */
+const smallEncoder = () =>
+  encoderWeights({ vocab: 100, hidden: 48, layers: 2, ffn: 96, positions: 40, types: 1 });
+
 describe('GIVEN the config.json of a Multilingual-CLIP release', () => {
   it('WHEN it names xlm-roberta-large THEN sizes come from the weights and 16 heads from the name', () => {
     const json = {
@@ -76,14 +80,7 @@ describe('GIVEN the config.json of a Multilingual-CLIP release', () => {
 
   it('WHEN it names a base with no known head count THEN asks for num_attention_heads', () => {
     const json = { model_type: 'M-CLIP', modelBase: 'xlm-roberta-huge-2030' };
-    const weights = encoderWeights({
-      vocab: 100,
-      hidden: 48,
-      layers: 2,
-      ffn: 96,
-      positions: 40,
-      types: 1,
-    });
+    const weights = smallEncoder();
     let caught: unknown;
     try {
       mclipConfigFrom(json, weights, { weight: shape(16, 48) });
@@ -96,14 +93,7 @@ describe('GIVEN the config.json of a Multilingual-CLIP release', () => {
 
   it('WHEN the merged base config gives a head count THEN that count wins over the name', () => {
     const json = { model_type: 'M-CLIP', modelBase: 'xlm-roberta-large', num_attention_heads: 4 };
-    const weights = encoderWeights({
-      vocab: 100,
-      hidden: 48,
-      layers: 2,
-      ffn: 96,
-      positions: 40,
-      types: 1,
-    });
+    const weights = smallEncoder();
     const config = mclipConfigFrom(json, weights, { weight: shape(16, 48) });
     expect(config.heads).toBe(4);
     expect(config.layers).toBe(2);
