@@ -176,4 +176,21 @@ describe('the timeline kept in Redis', () => {
     expect(ids(second.messagesAfter(0))).toEqual([4, 5, 6]);
     client.disconnect();
   });
+
+  it('GIVEN a Redis that lost its data WHEN the running bot posts THEN ids go on from the last one', async () => {
+    const client = createRedis(redis.url);
+    const queueName = freshQueueName('wiped');
+    const history = new LocalHistory(client, queueName);
+    const platform = await LocalPlatform.restore({ artifactsDir: root, store: history });
+    for (const text of ['a', 'b', 'c']) await platform.addBotMessage(text);
+
+    // what a restart without persistence does to this timeline's keys
+    const keys = await client.keys(`*${queueName}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await client.del(...keys);
+
+    await platform.addBotMessage('d');
+    expect(ids(platform.messagesAfter(0))).toEqual([1, 2, 3, 4]);
+    client.disconnect();
+  });
 });

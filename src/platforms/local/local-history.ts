@@ -33,9 +33,19 @@ export class LocalHistory {
     readonly limit = LOCAL_HISTORY_LIMIT,
   ) {}
 
-  /** Gives `message` the next id and stores it, dropping the oldest beyond `limit`. */
+  /** The largest id this process handed out: pages hold messages up to it. */
+  private lastId = 0;
+
+  /**
+   * Gives `message` the next id and stores it, dropping the oldest beyond `limit`. A Redis
+   * that lost its data (restarted without persistence) would count from 1 again, and open
+   * pages would take the new messages for ones they show already: ids go on from the
+   * largest this process gave instead.
+   */
   async append(message: UnsavedMessage): Promise<LocalMessage> {
-    const id = await this.redis.incr(this.key('last-id'));
+    let id = await this.redis.incr(this.key('last-id'));
+    if (id <= this.lastId) id = await this.redis.incrby(this.key('last-id'), this.lastId - id + 1);
+    this.lastId = id;
     const saved = { ...message, id } as LocalMessage;
     await this.redis
       .multi()
