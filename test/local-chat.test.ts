@@ -225,6 +225,7 @@ describe('the local web chat', () => {
     ['/reactions', { messageId: 999_999, emoji: '1️⃣', added: true }, 404],
     ['/stop', { messageId: -1 }, 400],
     ['/messages', { text: 'save', threadId: '../../etc' }, 400],
+    ['/messages', { text: 'save', threadId: 'tnosuchthread' }, 404],
   ])('GIVEN POST %s %j THEN it is refused with %i', async (route, body, status) => {
     expect(await postJson(route, body)).toBe(status);
   });

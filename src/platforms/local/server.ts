@@ -75,7 +75,11 @@ export function buildLocalServer(opts: LocalServerOptions) {
         error: `send { text, threadId? }: text a string of at most ${MAX_MESSAGE_CHARS} characters`,
       });
     }
-    await handleTyped(opts, body.data.text, body.data.threadId);
+    const { text, threadId } = body.data;
+    if (threadId && !opts.platform.hasThread(threadId)) {
+      return reply.code(404).send({ error: 'no such thread on the page' });
+    }
+    await handleTyped(opts, text, threadId);
     return reply.code(202).send({ ok: true });
   });
 
