@@ -11,6 +11,7 @@ import { createAdaptQueue, type AdaptQueue } from '../src/jobs/queue.ts';
 import { handleTyped } from '../src/platforms/local/local-events.ts';
 import { LocalPlatform } from '../src/platforms/local/local-platform.ts';
 import { waitFor } from './fakes/wait.ts';
+import { NO_LIMITS } from './helpers/local-chat.ts';
 import { freePort, freshQueueName, spawnRedis } from './helpers/redis.ts';
 
 // Pinned by: `/nada` typed in the local chat while Redis was stopped. The queue add waited in
@@ -20,10 +21,6 @@ import { freePort, freshQueueName, spawnRedis } from './helpers/redis.ts';
 const LIMITS = { defaultSource: 'photo', defaultSteps: 8, maxSteps: 100 };
 const REFUSED =
   'The queue (Redis) is away right now, so nothing was started; try again in a minute.';
-const OPEN = {
-  access: { allowedChannels: [], allowedRoles: [], operators: [], operatorRoles: [] },
-  quotas: { maxRunsPerUser: 0, maxRunsPerChannel: 0, dailyStepsPerUser: 0 },
-};
 
 let port: number;
 let server: ChildProcess;
@@ -65,20 +62,25 @@ async function startRedis(): Promise<void> {
   await waitFor('Redis back', () => redis.status === 'ready' && eventsRedis.status === 'ready');
 }
 
+/** The conversation on `platform`, over this file's queue and Redis, with no limits. */
+function conversationOn(platform: ThreadPlatform): ThreadConversation {
+  return new ThreadConversation({
+    platform,
+    queue,
+    redis,
+    events,
+    artifactsDir: '/tmp/nadabot-outage-test',
+    limits: LIMITS,
+    outputInterval: 4,
+    ...NO_LIMITS,
+  });
+}
+
 describe('the local chat while Redis is away', () => {
   it('GIVEN Redis stopped WHEN /nada is typed THEN the page answers at once and nothing is queued when Redis is back', async () => {
     // the page's timeline without its Redis copy: what the conversation says reaches it
     const platform = new LocalPlatform({ artifactsDir: '/tmp/nadabot-outage-test' });
-    const conversation = new ThreadConversation({
-      platform,
-      queue,
-      redis,
-      events,
-      artifactsDir: '/tmp/nadabot-outage-test',
-      limits: LIMITS,
-      outputInterval: 4,
-      ...OPEN,
-    });
+    const conversation = conversationOn(platform);
 
     await stopRedis('SIGKILL');
     const t0 = Date.now();
@@ -106,16 +108,7 @@ describe('a threaded platform while Redis is away', () => {
       editText: async () => {},
       postFiles: async () => '',
     };
-    const chat = new ThreadConversation({
-      platform,
-      queue,
-      redis,
-      events,
-      artifactsDir: '/tmp/nadabot-outage-test',
-      limits: LIMITS,
-      outputInterval: 4,
-      ...OPEN,
-    });
+    const chat = conversationOn(platform);
     const refusals: string[] = [];
     const ev: CommandEvent = {
       eventId: 'interaction-1',

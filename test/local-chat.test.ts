@@ -11,6 +11,7 @@ import { openRunEvents } from '../src/jobs/events.ts';
 import { createAdaptQueue, type AdaptQueue } from '../src/jobs/queue.ts';
 import { LocalPlatform, type LocalMessage } from '../src/platforms/local/local-platform.ts';
 import { buildLocalServer, type LocalServer } from '../src/platforms/local/server.ts';
+import { NO_LIMITS } from './helpers/local-chat.ts';
 import { freshQueueName, startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 let redisServer: TestRedis;
@@ -54,8 +55,7 @@ beforeAll(async () => {
     artifactsDir,
     limits: { defaultSource: 'photo', defaultSteps: 8, maxSteps: 100 },
     outputInterval: 4,
-    access: { allowedChannels: [], allowedRoles: [], operators: [], operatorRoles: [] },
-    quotas: { maxRunsPerUser: 0, maxRunsPerChannel: 0, dailyStepsPerUser: 0 },
+    ...NO_LIMITS,
   });
   server = buildLocalServer({ platform, conversation, maxSteps: 100, artifactsDir });
   await server.listen({ host: '127.0.0.1', port: 0 });

@@ -1,20 +1,22 @@
-import type { QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { OPEN_ACCESS } from '../../src/chat/access.ts';
-import { ThreadConversation } from '../../src/chat/thread-conversation.ts';
-import type { NadaLimits } from '../../src/chat/validate.ts';
-import type { AdaptQueue } from '../../src/jobs/queue.ts';
+import {
+  ThreadConversation,
+  type ThreadConversationOptions,
+} from '../../src/chat/thread-conversation.ts';
 import { handleTyped } from '../../src/platforms/local/local-events.ts';
 import { LocalPlatform, type LocalMessage } from '../../src/platforms/local/local-platform.ts';
 
-export interface LocalChatSetup {
-  queue: AdaptQueue;
-  redis: Redis;
-  events: QueueEvents;
-  artifactsDir: string;
-  limits: NadaLimits;
-  outputInterval: number;
-}
+/** What a test conversation needs besides its platform, access and quotas. */
+export type LocalChatSetup = Pick<
+  ThreadConversationOptions,
+  'queue' | 'redis' | 'events' | 'artifactsDir' | 'limits' | 'outputInterval'
+>;
+
+/** Every channel open, no operators, and no limit on runs or steps. */
+export const NO_LIMITS: Pick<ThreadConversationOptions, 'access' | 'quotas'> = {
+  access: OPEN_ACCESS,
+  quotas: { maxRunsPerUser: 0, maxRunsPerChannel: 0, dailyStepsPerUser: 0 },
+};
 
 /** The local chat's platform and conversation (no limits on runs), without the web server. */
 export interface TestLocalChat {
@@ -30,12 +32,7 @@ export interface TestLocalChat {
 
 export async function startTestLocalChat(s: LocalChatSetup): Promise<TestLocalChat> {
   const platform = new LocalPlatform({ artifactsDir: s.artifactsDir });
-  const chat = new ThreadConversation({
-    ...s,
-    platform,
-    access: OPEN_ACCESS,
-    quotas: { maxRunsPerUser: 0, maxRunsPerChannel: 0, dailyStepsPerUser: 0 },
-  });
+  const chat = new ThreadConversation({ ...s, ...NO_LIMITS, platform });
   await chat.start();
   const all = () => platform.messagesAfter(0);
   return {
