@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { selectBackend } from '../src/models/backend/index.ts';
 import { isNadaError } from '../src/errors.ts';
-import { ClipModel, ClipTokenizer, type ClipConfig } from '../src/models/clip/index.ts';
+import { ClipModel, ClipTokenizer } from '../src/models/clip/index.ts';
 import {
   ClipTextEncoder,
   MclipEncoder,
@@ -19,21 +19,10 @@ import {
   type TextEncoder,
 } from '../src/text/index.ts';
 import { FORWARD, expectClose } from './helpers/golden.ts';
+import { tinyClipConfig } from './helpers/tiny-clip.ts';
 
 // Tiny CLIPs of the real text architecture (77 tokens, full BPE vocabulary), 24-d spaces.
-const TINY_CLIP: ClipConfig = {
-  embedDim: 24,
-  imageResolution: 16,
-  visionPatchSize: 8,
-  visionWidth: 16,
-  visionLayers: 1,
-  visionHeads: 2,
-  contextLength: 77,
-  vocabSize: 49408,
-  textWidth: 16,
-  textLayers: 1,
-  textHeads: 2,
-};
+const TINY_CLIP = tinyClipConfig(24);
 const MODELS = [
   { space: 'ViT-B/32', dim: 24 },
   { space: 'ViT-B/16', dim: 24 },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { selectBackend } from '../src/models/backend/index.ts';
-import { ClipModel, ClipTokenizer, type ClipConfig } from '../src/models/clip/index.ts';
+import { ClipModel, ClipTokenizer } from '../src/models/clip/index.ts';
 import {
   ClipTextEncoder,
   MclipEncoder,
@@ -15,20 +15,9 @@ import {
   writeTinyEncoder,
   type TextEncoder,
 } from '../src/text/index.ts';
+import { tinyClipConfig } from './helpers/tiny-clip.ts';
 
-const TINY_CLIP: ClipConfig = {
-  embedDim: 24,
-  imageResolution: 16,
-  visionPatchSize: 8,
-  visionWidth: 16,
-  visionLayers: 1,
-  visionHeads: 2,
-  contextLength: 77,
-  vocabSize: 49408,
-  textWidth: 16,
-  textLayers: 1,
-  textHeads: 2,
-};
+const TINY_CLIP = tinyClipConfig(24);
 const PHRASES = [
   'bronze statue',
   'sketch',

@@ -15,6 +15,7 @@ import { readCheckpoint } from '../../src/nada/checkpoint.ts';
 import { runAdaptation } from '../../src/nada/engine.ts';
 import type { EngineModels } from '../../src/nada/models.ts';
 import type { AdaptOptions, EngineEvent } from '../../src/nada/types.ts';
+import { tinyClipConfig } from './tiny-clip.ts';
 
 // runAdaptation end to end on very small random models of the real architectures (16 px
 // generator, 16 px CLIP with one layer per tower), so dozens of steps take seconds. The
@@ -40,19 +41,7 @@ async function setUp(backend: BackendName): Promise<void> {
     },
     3,
   );
-  const clipConfig = {
-    embedDim: 16,
-    imageResolution: 16,
-    visionPatchSize: 8,
-    visionWidth: 16,
-    visionLayers: 1,
-    visionHeads: 2,
-    contextLength: 77,
-    vocabSize: 49408,
-    textWidth: 16,
-    textLayers: 1,
-    textHeads: 2,
-  };
+  const clipConfig = tinyClipConfig(16);
   models = {
     id: 'tiny-random',
     defaultSource: 'photo',
