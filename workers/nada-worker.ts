@@ -151,22 +151,21 @@ export async function processAdaptJob(
   if (!parsed.success) throw new UnrecoverableError(`bad job payload: ${parsed.error.message}`);
   const data = parsed.data;
   const runDir = path.join(ctx.config.artifactsDir, data.runId);
+  const reporter = new ProgressReporter(job, ctx.config.artifactsDir);
   try {
     makeWritableFolder(runDir, 'NADABOT_ARTIFACTS');
   } catch (err) {
-    await new ProgressReporter(job, ctx.config.artifactsDir).reportError(err);
-    throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
+    return failJob(reporter, err);
   }
 
   // new samples from a finished run: no training
-  if (data.redrawFrom) return redrawJob(job, data, ctx, runDir);
+  if (data.redrawFrom) return redrawJob(data, ctx, runDir, reporter);
 
   // resume where a previous attempt stopped, else start where the parent run stopped
   const start = startPoint(runDir, data, ctx.config.artifactsDir);
   if (start.ownStep) log.info(start, 'resuming from checkpoint');
 
   // run the engine, each event becoming job progress; slow steps keep the job's lock
-  const reporter = new ProgressReporter(job, ctx.config.artifactsDir);
   const onEvent = (e: EngineEvent) => {
     if (e.type === 'step') ctx.stepLock?.stepTook(e.msPerStep);
     return reporter.report(e);
@@ -195,19 +194,24 @@ export async function processAdaptJob(
     return reporter.summary(result);
   } catch (err) {
     if (err instanceof WaitingError) throw err;
-    await reporter.reportError(err);
-    throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
+    return failJob(reporter, err);
   }
+}
+
+// Tells the thread why the job failed; a coded error (a bad prompt, an unwritable store)
+// fails it for good, anything else is left to BullMQ's attempts.
+async function failJob(reporter: ProgressReporter, err: unknown): Promise<never> {
+  await reporter.reportError(err);
+  throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
 }
 
 // Draws new samples from a finished run's generator and reports the grid like a run's.
 async function redrawJob(
-  job: Job<AdaptJob>,
   data: AdaptJob,
   ctx: JobContext,
   runDir: string,
+  reporter: ProgressReporter,
 ): Promise<AdaptJobResult> {
-  const reporter = new ProgressReporter(job, ctx.config.artifactsDir);
   try {
     const { step, grid } = await redrawSamples({
       checkpointPath: path.join(ctx.config.artifactsDir, data.redrawFrom!),
@@ -220,8 +224,7 @@ async function redrawJob(
     const result = { runId: data.runId, steps: step, losses: [], grids: [grid], cancelled: false };
     return reporter.summary(result);
   } catch (err) {
-    await reporter.reportError(err);
-    throw isNadaError(err) ? new UnrecoverableError(`${err.code}: ${err.message}`) : err;
+    return failJob(reporter, err);
   }
 }
 
