@@ -1,9 +1,9 @@
-import { parseCommandText, type ParsedCommand } from './parse-command.ts';
+import { parseCommandText, type NadaArgs, type ParsedCommand } from './parse-command.ts';
 
 /** What a reply in a run's thread asks for. */
 export type ThreadReply =
   | { kind: 'more'; steps: number }
-  | { kind: 'steer'; text: string; source?: string; steps?: string; seed?: string }
+  | ({ kind: 'steer'; text: string } & Omit<NadaArgs, 'prompt'>)
   | (Extract<ParsedCommand, { command: 'bad-option' }> & { kind: 'bad-option' })
   | { kind: 'save' }
   | { kind: 'stop' }
@@ -48,7 +48,7 @@ function steerReply(text: string): ThreadReply {
   const parsed = parseCommandText(`/nada ${text}`);
   if (parsed.command === 'bad-option') return { ...parsed, kind: 'bad-option' };
   if (parsed.command !== 'nada') return { kind: 'steer', text };
-  const { prompt, source, steps, seed } = parsed.args;
-  const options = Object.entries({ source, steps, seed }).filter(([, v]) => v !== undefined);
-  return { kind: 'steer', text: prompt, ...Object.fromEntries(options) };
+  // the parser sets only the options that were given
+  const { prompt, ...options } = parsed.args;
+  return { kind: 'steer', text: prompt, ...options };
 }
