@@ -138,6 +138,9 @@ const FRIENDLY: Record<string, (message: string) => string> = {
   'train.non_finite': () =>
     'Training went unstable (the loss stopped being a number). ' +
     'Try another seed or fewer steps.',
+  'run.unreadable': () =>
+    'The saved files of the run this goes on from are damaged on the worker, so it cannot ' +
+    'continue from them. Start a new run with /nada.',
   'run.folder': () =>
     'The worker cannot write this run’s images: its artifact store is not writable. ' +
     'Tell whoever runs this bot; nothing was trained.',

@@ -9,6 +9,7 @@ import {
 } from '../models/weights/safetensors.ts';
 import { stepFileName } from '../images/grid.ts';
 import type { RunRouting } from './types.ts';
+import { parseRunJson } from './run-record.ts';
 
 export const CHECKPOINT_FORMAT = 'nadabot.nada-checkpoint.v1';
 
@@ -113,7 +114,7 @@ export function readCheckpoint(path: string): Checkpoint {
       { path },
     );
   }
-  const meta = JSON.parse(metadata.nadabot) as CheckpointMeta;
+  const meta = parseRunJson(metadata.nadabot, `${path}'s nadabot metadata`) as CheckpointMeta;
   const generator = new Map<string, RawTensor>();
   const adam = new Map<string, RawTensor>();
   for (const [name, t] of tensors) (name.startsWith('adam.') ? adam : generator).set(name, t);
