@@ -31,6 +31,7 @@ const QUICK = ['--auto-layer-k', '3', '--auto-layer-batch', '2', '--output-inter
 describe('nadabot adapt with the engine options', () => {
   let dir: string;
   let first: string;
+  let firstLossLine: RegExpExecArray | null;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'nadabot-cli-'));
@@ -49,6 +50,10 @@ describe('nadabot adapt with the engine options', () => {
     ]);
     expect(run.stderr).not.toMatch(/^\s+at /m);
     expect(run.code).toBe(0);
+    firstLossLine = /^loss (\d\.\d{4}) at the run's first step → \d\.\d{4} at step 2$/m.exec(
+      run.stdout,
+    );
+    expect(firstLossLine).not.toBeNull();
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,6 +70,13 @@ describe('nadabot adapt with the engine options', () => {
 
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(path.join(first, 'grids', 'step-000004.png'));
+    // the loss line starts from the run's first step, not from the resumed part's
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^loss ${firstLossLine![1]} at the run's first step → \\d\\.\\d{4} at step 4$`,
+        'm',
+      ),
+    );
     const { meta } = readCheckpoint(path.join(first, 'checkpoints', 'latest.safetensors'));
     expect(meta.step).toBe(4);
     expect(meta.target).toBe('bronze statue');

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { isNadaError } from '../src/errors.ts';
 import { writeSafetensors } from '../src/models/weights/safetensors.ts';
-import { CHECKPOINT_FORMAT, readCheckpoint } from '../src/nada/checkpoint.ts';
+import { CHECKPOINT_FORMAT, readCheckpoint, readCheckpointMeta } from '../src/nada/checkpoint.ts';
 import { writeRunRecord } from '../src/nada/run-record.ts';
 
 // A run folder damaged by hand or by a full disk: the error names the file, not a token.
@@ -49,8 +49,22 @@ describe('GIVEN a run folder with damaged files', () => {
       },
     );
 
-    const err = caught(() => readCheckpoint(path));
-    expect(isNadaError(err, 'run.unreadable')).toBe(true);
-    expect(err.message).toMatch(new RegExp(`^${path}'s nadabot metadata is not valid JSON`));
+    for (const read of [readCheckpoint, readCheckpointMeta]) {
+      const err = caught(() => read(path));
+      expect(isNadaError(err, 'run.unreadable')).toBe(true);
+      expect(err.message).toMatch(new RegExp(`^${path}'s nadabot metadata is not valid JSON`));
+    }
+  });
+
+  it('WHEN a checkpoint is cut inside its header THEN reading its metadata alone says so', () => {
+    const path = join(root, 'cut.safetensors');
+    const w = { dtype: 'F32' as const, shape: [1], data: new Float32Array([1]) };
+    writeSafetensors(path, { w }, { format: CHECKPOINT_FORMAT, nadabot: '{"runId":"r1"}' });
+    expect(readCheckpointMeta(path)).toEqual({ runId: 'r1' });
+
+    writeFileSync(path, readFileSync(path).subarray(0, 20));
+    const err = caught(() => readCheckpointMeta(path));
+    expect(isNadaError(err, 'weights.truncated')).toBe(true);
+    expect(err.message).toMatch(/ends at byte 20, its header says it needs \d+/);
   });
 });

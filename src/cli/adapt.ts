@@ -13,7 +13,7 @@ import {
   findRunCheckpoint,
 } from './adapt-options.ts';
 import { logger, setModelLogLevel } from '../log.ts';
-import { readCheckpoint } from '../nada/checkpoint.ts';
+import { readCheckpointMeta } from '../nada/checkpoint.ts';
 import { makeWritableFolder } from '../nada/run-folder.ts';
 import type { EngineEvent } from '../nada/types.ts';
 
@@ -43,7 +43,8 @@ export async function adaptCommand(
   const request = options.resume
     ? resumeRequest(options, config)
     : checkRequest(prompt!, options, config, from && parentTarget(from.checkpoint));
-  const runId = options.resume ? path.basename(from!.runDir) : newRunId();
+  // a resumed run keeps its id, so the engine knows it for the same run (its first loss)
+  const runId = options.resume ? readCheckpointMeta(from!.checkpoint).runId : newRunId();
   const defaultDir = options.resume ? from!.runDir : path.join(config.artifactsDir, runId);
   const runDir = path.resolve(options.out ?? defaultDir);
   const resumingInPlace = options.resume !== undefined && runDir === path.resolve(from!.runDir);
@@ -63,6 +64,8 @@ export async function adaptCommand(
     { format: 'training [{bar}] {value}/{total} steps · loss {loss} · {msPerStep} ms/step' },
     Presets.shades_classic,
   );
+  // the run's first loss, which a resumed run keeps from its checkpoint
+  let finished: Extract<EngineEvent, { type: 'finished' }> | undefined;
   const result = await runAdaptation(
     {
       ...engineOptions(options),
@@ -79,16 +82,24 @@ export async function adaptCommand(
       resumeFrom: options.resume ? from!.checkpoint : undefined,
       continueFrom: options.continue ? from!.checkpoint : undefined,
     },
-    { logger, onEvent: (event) => showEvent(bar, event) },
+    {
+      logger,
+      onEvent: (event) => {
+        if (event.type === 'finished') finished = event;
+        showEvent(bar, event);
+      },
+    },
   ).finally(() => bar.stop());
 
   // where the images are
   const grids = result.grids.length === 1 ? '1 grid' : `${result.grids.length} grids`;
   process.stdout.write(`${grids} in ${path.join(runDir, 'grids')}\n`);
   for (const grid of result.grids) process.stdout.write(`  ${grid}\n`);
-  const [first, last] = [result.losses[0], result.losses.at(-1)];
-  if (first !== undefined && last !== undefined) {
-    process.stdout.write(`loss ${first.toFixed(4)} → ${last.toFixed(4)}\n`);
+  if (finished) {
+    const [first, last] = [finished.firstLoss.toFixed(4), finished.lastLoss.toFixed(4)];
+    process.stdout.write(
+      `loss ${first} at the run's first step → ${last} at step ${finished.step}\n`,
+    );
   }
   if (result.checkpoint)
     process.stdout.write(`train it further: nadabot adapt --resume ${runDir}\n`);
@@ -143,7 +154,7 @@ function resumeRequest(options: AdaptCliOptions, config: Config): Request {
 }
 
 function parentTarget(checkpoint: string): string {
-  return readCheckpoint(checkpoint).meta.target;
+  return readCheckpointMeta(checkpoint).target;
 }
 
 /** A new run never writes into another run's folder: its grids and checkpoints would mix. */

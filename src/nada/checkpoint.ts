@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { NadaError } from '../errors.ts';
 import {
   readSafetensors,
+  readSafetensorsMetadata,
   writeSafetensors,
   type RawTensor,
 } from '../models/weights/safetensors.ts';
@@ -102,10 +103,28 @@ export function stepPath(path: string, step: number): string {
 
 /** Reads a checkpoint written by `saveCheckpoint`. */
 export function readCheckpoint(path: string): Checkpoint {
+  checkExists(path);
+  const { tensors, metadata } = readSafetensors(path);
+  const meta = checkpointMeta(metadata, path);
+  const generator = new Map<string, RawTensor>();
+  const adam = new Map<string, RawTensor>();
+  for (const [name, t] of tensors) (name.startsWith('adam.') ? adam : generator).set(name, t);
+  return { meta, generator, adam };
+}
+
+/** A checkpoint's run metadata alone (run id, texts, step), read without its tensors. */
+export function readCheckpointMeta(path: string): CheckpointMeta {
+  checkExists(path);
+  return checkpointMeta(readSafetensorsMetadata(path), path);
+}
+
+function checkExists(path: string): void {
   if (!existsSync(path)) {
     throw new NadaError('checkpoint.missing', `no checkpoint at ${path}`, { path });
   }
-  const { tensors, metadata } = readSafetensors(path);
+}
+
+function checkpointMeta(metadata: Record<string, string>, path: string): CheckpointMeta {
   if (metadata.format !== CHECKPOINT_FORMAT || !metadata.nadabot) {
     throw new NadaError(
       'checkpoint.format',
@@ -114,11 +133,7 @@ export function readCheckpoint(path: string): Checkpoint {
       { path },
     );
   }
-  const meta = parseRunJson(metadata.nadabot, `${path}'s nadabot metadata`) as CheckpointMeta;
-  const generator = new Map<string, RawTensor>();
-  const adam = new Map<string, RawTensor>();
-  for (const [name, t] of tensors) (name.startsWith('adam.') ? adam : generator).set(name, t);
-  return { meta, generator, adam };
+  return parseRunJson(metadata.nadabot, `${path}'s nadabot metadata`) as CheckpointMeta;
 }
 
 function writeAtomically(path: string, write: (tmp: string) => void): void {

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 
 import { NadaError } from '../../errors.ts';
 
@@ -33,24 +33,7 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
  * tensors.get('latent_avg').shape; // [64]
  */
 export function parseSafetensors(buf: Uint8Array, source = 'buffer'): SafetensorsFile {
-  if (buf.byteLength < 8) {
-    throw new NadaError(
-      'weights.truncated',
-      `${source} is ${buf.byteLength} bytes, too short for a safetensors header: ` +
-        'the file is incomplete or not safetensors',
-      { source },
-    );
-  }
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > buf.byteLength) {
-    throw new NadaError(
-      'weights.truncated',
-      `${source} ends at byte ${buf.byteLength}, its header says it needs ${8 + headerLen}: ` +
-        'the download is incomplete or the file is not safetensors',
-      { source, headerLen },
-    );
-  }
+  const headerLen = headerLength(buf, buf.byteLength, source);
   const header = parseHeader(buf.subarray(8, 8 + headerLen), source);
   const dataStart = 8 + headerLen;
   const tensors = new Map<string, RawTensor>();
@@ -66,6 +49,32 @@ export function parseSafetensors(buf: Uint8Array, source = 'buffer'): Safetensor
     tensors.set(name, readEntry(buf, dataStart, name, entry, source));
   }
   return { tensors, metadata };
+}
+
+/**
+ * The header's length from a file's first 8 bytes (`start`), checked against the file's
+ * `byteLength` before anything else is read.
+ */
+function headerLength(start: Uint8Array, byteLength: number, source: string): number {
+  if (byteLength < 8 || start.byteLength < 8) {
+    throw new NadaError(
+      'weights.truncated',
+      `${source} is ${byteLength} bytes, too short for a safetensors header: ` +
+        'the file is incomplete or not safetensors',
+      { source },
+    );
+  }
+  const view = new DataView(start.buffer, start.byteOffset, 8);
+  const headerLen = Number(view.getBigUint64(0, true));
+  if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > byteLength) {
+    throw new NadaError(
+      'weights.truncated',
+      `${source} ends at byte ${byteLength}, its header says it needs ${8 + headerLen}: ` +
+        'the download is incomplete or the file is not safetensors',
+      { source, headerLen },
+    );
+  }
+  return headerLen;
 }
 
 function readMetadata(entry: unknown, source: string): Record<string, string> {
@@ -237,6 +246,22 @@ function narrowI64(bytes: Uint8Array, count: number, what: string): Int32Array {
 /** Reads a safetensors file from disk. */
 export function readSafetensors(path: string): SafetensorsFile {
   return parseSafetensors(readFileSync(path), path);
+}
+
+/** The `__metadata__` of a safetensors file, reading its header and none of its tensors. */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  const fd = openSync(path, 'r');
+  try {
+    const start = Buffer.alloc(8);
+    readSync(fd, start, 0, 8, 0);
+    const headerLen = headerLength(start, fstatSync(fd).size, path);
+    const bytes = Buffer.alloc(headerLen);
+    readSync(fd, bytes, 0, headerLen, 8);
+    const { __metadata__: metadata } = parseHeader(bytes, path);
+    return metadata === undefined ? {} : readMetadata(metadata, path);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
