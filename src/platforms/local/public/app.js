@@ -1,7 +1,7 @@
 // The local chat page: renders the timeline streamed by the server and posts what is typed,
 // reactions and stop presses. Text is turned into DOM nodes, never into HTML, so nothing a
 // person types can run here.
-/* global document, EventSource, fetch */
+/* global document, EventSource, fetch, requestAnimationFrame */
 'use strict';
 
 const timeline = document.getElementById('timeline');
@@ -160,9 +160,8 @@ function renderMessage(message) {
     const img = element('img', 'grid');
     img.src = file.url;
     img.alt = file.name;
-    img.addEventListener('load', () => {
-      if (row === newest) showNewest();
-    });
+    // an image that loads moves what follows it: keep the newest post in view
+    img.addEventListener('load', showNewest);
     figure.append(img);
     content.append(figure);
   }
@@ -240,8 +239,16 @@ function apply(message) {
 // older thread can land above later channel messages: scroll to it, not to the page's end.
 let newest = null;
 
+let scrollQueued = false;
+
+// Once per frame at most: a reload replays up to 500 messages, each of which would lay out.
 function showNewest() {
-  newest?.scrollIntoView({ block: 'end' });
+  if (scrollQueued) return;
+  scrollQueued = true;
+  requestAnimationFrame(() => {
+    scrollQueued = false;
+    newest?.scrollIntoView({ block: 'end' });
+  });
 }
 
 // EventSource reconnects by itself and sends Last-Event-ID, so nothing is shown twice.
